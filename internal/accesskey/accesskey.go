@@ -1,0 +1,318 @@
+// Package accesskey authenticates machine clients by their Descope access
+// keys: it exchanges a key for a session JWT once, caches the result until
+// shortly before it expires, remembers rejected keys briefly, and resolves
+// the user a key acts for.
+package accesskey
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+)
+
+// Descope is the part of Descope's API this package needs.
+type Descope interface {
+	ExchangeAccessKey(ctx context.Context, key string, opts *descope.AccessKeyLoginOptions) (*descope.Exchange, error)
+	AccessKey(ctx context.Context, id string) (*descope.AccessKey, error)
+	UserByID(ctx context.Context, userID string) (*descope.User, error)
+	HasManagementKey() bool
+}
+
+// Verifier checks the exchanged JWT like any other Descope token.
+type Verifier interface {
+	Verify(ctx context.Context, raw string, kind descope.Kind) (*descope.Token, error)
+}
+
+// Errors returned by Authenticate, besides descope.ErrUnavailable.
+var (
+	// ErrRejected wraps descope.ErrRejected: the key is unknown, revoked,
+	// inactive, expired, or not allowed from this address.
+	ErrRejected = fmt.Errorf("accesskey: %w", descope.ErrRejected)
+)
+
+// Identity is who an access key acts as.
+type Identity struct {
+	Token    *descope.Token // the exchanged JWT; Subject is the key ID
+	KeyID    string
+	UserID   string // the bound user, or "" for a standalone key
+	Username string // MLflow username
+	LoginID  string
+	Email    string
+	Name     string
+}
+
+// Options configures an Authenticator.
+type Options struct {
+	Descope  Descope
+	Verifier Verifier
+	// RenewBefore: an exchanged token is used until this long before it
+	// expires, then the key is exchanged again (default 30s).
+	RenewBefore time.Duration
+	// RejectFor: how long a rejected key is answered from memory without
+	// asking Descope again (default 1m).
+	RejectFor time.Duration
+	// KeyInfoTTL: how long the management API's view of a key (owner,
+	// status, permitted IPs) is cached (default 5m).
+	KeyInfoTTL time.Duration
+	// MaxEntries bounds each cache (default 10000).
+	MaxEntries int
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Authenticator turns access keys into identities.
+type Authenticator struct {
+	opts    Options
+	flights singleflight.Group
+	valid   *cache[Identity]
+	invalid *cache[error]
+	info    *cache[*descope.AccessKey]
+}
+
+// New returns an Authenticator.
+func New(opts Options) (*Authenticator, error) {
+	if opts.Descope == nil || opts.Verifier == nil {
+		return nil, errors.New("accesskey: descope client and verifier are required")
+	}
+	if opts.RenewBefore <= 0 {
+		opts.RenewBefore = 30 * time.Second
+	}
+	if opts.RejectFor <= 0 {
+		opts.RejectFor = time.Minute
+	}
+	if opts.KeyInfoTTL <= 0 {
+		opts.KeyInfoTTL = 5 * time.Minute
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = 10000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Authenticator{
+		opts:    opts,
+		valid:   newCache[Identity](opts.MaxEntries),
+		invalid: newCache[error](opts.MaxEntries),
+		info:    newCache[*descope.AccessKey](opts.MaxEntries),
+	}, nil
+}
+
+// Username is the MLflow username of a standalone key (one bound to no user).
+func Username(keyID string) string { return "access-key-" + keyID }
+
+// Authenticate returns the identity an access key acts as. Concurrent calls
+// with the same key share one exchange. Errors wrap ErrRejected (answer 401)
+// or descope.ErrUnavailable (answer 503; the key may be fine).
+func (a *Authenticator) Authenticate(ctx context.Context, key string, clientIP netip.Addr) (*Identity, error) {
+	h := sha256.Sum256([]byte(key))
+	hk := string(h[:])
+	now := a.opts.Now()
+	if err, ok := a.invalid.get(hk, now); ok {
+		return nil, err
+	}
+	if id, ok := a.valid.get(hk, now); ok {
+		if err := a.checkInfo(ctx, id.KeyID, clientIP); err != nil {
+			return nil, err
+		}
+		return &id, nil
+	}
+	v, err, _ := a.flights.Do(hk, func() (any, error) {
+		if id, ok := a.valid.get(hk, a.opts.Now()); ok {
+			return id, nil
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		id, err := a.exchange(fctx, key)
+		if err != nil {
+			if !errors.Is(err, descope.ErrUnavailable) && !errors.Is(err, descope.ErrKeysUnavailable) {
+				now := a.opts.Now()
+				a.invalid.put(hk, err, now.Add(a.opts.RejectFor), now)
+			}
+			return nil, err
+		}
+		a.valid.put(hk, id, id.Token.Expiry.Add(-a.opts.RenewBefore), a.opts.Now())
+		return id, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	id := v.(Identity)
+	if err := a.checkInfo(ctx, id.KeyID, clientIP); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+func (a *Authenticator) exchange(ctx context.Context, key string) (Identity, error) {
+	ex, err := a.opts.Descope.ExchangeAccessKey(ctx, key, nil)
+	if err != nil {
+		if errors.Is(err, descope.ErrRejected) {
+			return Identity{}, fmt.Errorf("%w: exchange: %w", ErrRejected, err)
+		}
+		return Identity{}, fmt.Errorf("accesskey: exchange: %w", err)
+	}
+	tok, err := a.opts.Verifier.Verify(ctx, ex.SessionJWT, descope.KindAccessKey)
+	if err != nil {
+		if errors.Is(err, descope.ErrKeysUnavailable) {
+			return Identity{}, fmt.Errorf("accesskey: verify: %w", err)
+		}
+		return Identity{}, fmt.Errorf("%w: exchanged token: %w", ErrRejected, err)
+	}
+	id := Identity{Token: tok, KeyID: tok.Subject, Username: Username(tok.Subject)}
+	if ex.KeyID != "" && ex.KeyID != tok.Subject {
+		return Identity{}, fmt.Errorf("%w: exchange answered for key %q but the token names %q", ErrRejected, ex.KeyID, tok.Subject)
+	}
+	if a.opts.Descope.HasManagementKey() {
+		info, err := a.keyInfo(ctx, id.KeyID)
+		if err != nil {
+			return Identity{}, err
+		}
+		if info.BoundUserID != "" {
+			id.UserID = info.BoundUserID
+			id.Username = info.BoundUserID
+			if u, err := a.opts.Descope.UserByID(ctx, info.BoundUserID); err == nil {
+				id.Email, id.Name = u.Email, u.Name
+				if len(u.LoginIDs) > 0 {
+					id.LoginID = u.LoginIDs[0]
+				}
+				if u.Status != "" && u.Status != "enabled" {
+					return Identity{}, fmt.Errorf("%w: the key's user is %s", ErrRejected, u.Status)
+				}
+			} else if !errors.Is(err, descope.ErrRejected) {
+				return Identity{}, fmt.Errorf("accesskey: load key owner: %w", err)
+			} else {
+				return Identity{}, fmt.Errorf("%w: the key's user no longer exists", ErrRejected)
+			}
+		}
+	}
+	return id, nil
+}
+
+// keyInfo loads a key's management record, cached.
+func (a *Authenticator) keyInfo(ctx context.Context, keyID string) (*descope.AccessKey, error) {
+	now := a.opts.Now()
+	if k, ok := a.info.get(keyID, now); ok {
+		return k, nil
+	}
+	k, err := a.opts.Descope.AccessKey(ctx, keyID)
+	if err != nil {
+		if errors.Is(err, descope.ErrRejected) {
+			return nil, fmt.Errorf("%w: key record: %w", ErrRejected, err)
+		}
+		return nil, fmt.Errorf("accesskey: key record: %w", err)
+	}
+	a.info.put(keyID, k, now.Add(a.opts.KeyInfoTTL), now)
+	return k, nil
+}
+
+// checkInfo applies what only the management record says: a key deactivated
+// or expired since its token was issued stops working within KeyInfoTTL, and
+// a key restricted to some addresses is enforced here, since Descope only
+// ever sees the gateway's address.
+func (a *Authenticator) checkInfo(ctx context.Context, keyID string, clientIP netip.Addr) error {
+	if !a.opts.Descope.HasManagementKey() {
+		return nil
+	}
+	info, err := a.keyInfo(ctx, keyID)
+	if err != nil {
+		return err
+	}
+	if !info.Active(a.opts.Now()) {
+		return fmt.Errorf("%w: key is %s or expired", ErrRejected, info.Status)
+	}
+	if len(info.PermittedIPs) > 0 && !permitted(info.PermittedIPs, clientIP) {
+		return fmt.Errorf("%w: key not permitted from %s", ErrRejected, clientIP)
+	}
+	return nil
+}
+
+func permitted(list []string, ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil && p.Contains(ip) {
+			return true
+		}
+		if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// Forget drops every cached answer (after a key is revoked, say).
+func (a *Authenticator) Forget() {
+	a.valid.clear()
+	a.invalid.clear()
+	a.info.clear()
+}
+
+// cache is a bounded map with per-entry expiry.
+type cache[V any] struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]entry[V]
+}
+
+type entry[V any] struct {
+	v   V
+	exp time.Time
+}
+
+func newCache[V any](max int) *cache[V] { return &cache[V]{max: max, m: map[string]entry[V]{}} }
+
+func (c *cache[V]) get(k string, now time.Time) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || !now.Before(e.exp) {
+		delete(c.m, k)
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (c *cache[V]) put(k string, v V, exp, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for key, e := range c.m {
+			if !now.Before(e.exp) {
+				delete(c.m, key)
+			}
+		}
+		for key := range c.m {
+			if len(c.m) < c.max {
+				break
+			}
+			delete(c.m, key)
+		}
+	}
+	c.m[k] = entry[V]{v: v, exp: exp}
+}
+
+func (c *cache[V]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func (c *cache[V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}

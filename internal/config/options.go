@@ -1,0 +1,236 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// option describes one configuration key: its name, default, whether it is a
+// secret, and how it lands in Config. Every key can also be read from a file
+// named by NAME_FILE, which keeps secrets out of the process environment.
+type option struct {
+	name   string
+	def    string
+	secret bool
+	help   string
+	set    func(c *Config, v string) error
+	get    func(c *Config) string
+}
+
+// options is the table of every key, in the order check-config prints them.
+func options() []option {
+	return []option{
+		{name: "DESCOPE_PROJECT_ID", help: "Descope project ID (required)",
+			set: func(c *Config, v string) error { c.ProjectID = v; return nil },
+			get: func(c *Config) string { return c.ProjectID }},
+		{name: "DESCOPE_MANAGEMENT_KEY", secret: true, help: "management key: user lookup, access-key owners, sync",
+			set: func(c *Config, v string) error { c.ManagementKey = Secret(v); return nil },
+			get: func(c *Config) string { return c.ManagementKey.String() }},
+		{name: "DESCOPE_BASE_URI", help: "Descope API base URL (custom domain or simulator); derived from the project ID when empty",
+			set: func(c *Config, v string) error { c.BaseURI = strings.TrimRight(v, "/"); return nil },
+			get: func(c *Config) string { return c.BaseURI }},
+		{name: "DESCOPE_FLOW_ID", def: "sign-up-or-in", help: "flow the login page runs",
+			set: func(c *Config, v string) error { c.FlowID = v; return nil },
+			get: func(c *Config) string { return c.FlowID }},
+		{name: "DESCOPE_ADMIN_FLOW_ID", help: "flow for the gateway admin page (e.g. one that requires MFA); empty: no step-up",
+			set: func(c *Config, v string) error { c.AdminFlowID = v; return nil },
+			get: func(c *Config) string { return c.AdminFlowID }},
+		{name: "DESCOPE_REDIRECT_URL", def: "/", help: "where users land after sign-in when no next page is given",
+			set: func(c *Config, v string) error { c.RedirectURL = v; return nil },
+			get: func(c *Config) string { return c.RedirectURL }},
+		{name: "DESCOPE_WEB_COMPONENT_VERSION", def: "3.54.0", help: "version of @descope/web-component loaded by the login page",
+			set: func(c *Config, v string) error { c.WebComponentVersion = v; return nil },
+			get: func(c *Config) string { return c.WebComponentVersion }},
+		{name: "DESCOPE_WEB_COMPONENT_URL", help: "full script URL of the web component (self-hosted copy); overrides the version",
+			set: func(c *Config, v string) error { c.WebComponentURL = v; return nil },
+			get: func(c *Config) string { return c.WebComponentURL }},
+		{name: "DESCOPE_ADMIN_ROLES", def: "admin,mlflow-admin", help: "Descope roles that make a user an MLflow admin",
+			set: func(c *Config, v string) error { c.AdminRoles = splitList(v); return nil },
+			get: func(c *Config) string { return strings.Join(c.AdminRoles, ",") }},
+		{name: "DESCOPE_DEFAULT_PERMISSION", def: "READ", help: "MLflow default permission: NO_PERMISSIONS, READ, USE, EDIT or MANAGE",
+			set: func(c *Config, v string) error { c.DefaultPermission = strings.ToUpper(v); return nil },
+			get: func(c *Config) string { return c.DefaultPermission }},
+		{name: "DESCOPE_AUDIENCE", help: "extra accepted JWT audiences (comma-separated); the project ID is always accepted",
+			set: func(c *Config, v string) error { c.Audiences = splitList(v); return nil },
+			get: func(c *Config) string { return strings.Join(c.Audiences, ",") }},
+		{name: "DESCOPE_ROLE_MAPPING_FILE", help: "file mapping Descope roles and permissions to MLflow roles",
+			set: func(c *Config, v string) error { c.RoleMappingFile = v; return nil },
+			get: func(c *Config) string { return c.RoleMappingFile }},
+		{name: "DESCOPE_SYNC_INTERVAL", def: "5m", help: "how often users are synced from Descope (needs the management key); 0 disables",
+			set: func(c *Config, v string) error { return parseDuration(v, &c.SyncInterval) },
+			get: func(c *Config) string { return c.SyncInterval.String() }},
+
+		{name: "MLFLOW_BACKEND_STORE_URI", def: "sqlite:///mlflow.db", help: "MLflow tracking store (launcher mode)",
+			set: func(c *Config, v string) error { c.BackendStoreURI = v; return nil },
+			get: func(c *Config) string { return redactURL(c.BackendStoreURI) }},
+		{name: "MLFLOW_ARTIFACT_ROOT", def: "./mlartifacts", help: "where MLflow's artifact proxy stores artifacts (launcher mode)",
+			set: func(c *Config, v string) error { c.ArtifactRoot = v; return nil },
+			get: func(c *Config) string { return c.ArtifactRoot }},
+		{name: "MLFLOW_DESCOPE_MLFLOW_URL", help: "URL of an MLflow started separately with the plugin (external mode)",
+			set: func(c *Config, v string) error { return parseURL(v, &c.MLflowURL) },
+			get: func(c *Config) string { return urlString(c.MLflowURL) }},
+		{name: "MLFLOW_DESCOPE_MLFLOW_BIN", help: "mlflow executable (default: .venv/bin/mlflow, then PATH)",
+			set: func(c *Config, v string) error { c.MLflowBin = v; return nil },
+			get: func(c *Config) string { return c.MLflowBin }},
+		{name: "MLFLOW_DESCOPE_ENABLE_WORKSPACES", def: "false", help: "run MLflow with workspaces; Descope tenants become workspaces",
+			set: func(c *Config, v string) error { return parseBool(v, &c.EnableWorkspaces) },
+			get: func(c *Config) string { return strconv.FormatBool(c.EnableWorkspaces) }},
+		{name: "MLFLOW_DESCOPE_STATIC_PREFIX", help: "path prefix MLflow is served under (mlflow server --static-prefix)",
+			set: func(c *Config, v string) error { c.StaticPrefix = strings.TrimRight(v, "/"); return nil },
+			get: func(c *Config) string { return c.StaticPrefix }},
+		{name: "MLFLOW_DESCOPE_ASSERTION_SECRET", secret: true, help: "secret shared with the MLflow plugin (required in external mode; generated otherwise)",
+			set: func(c *Config, v string) error { c.AssertionSecret = Secret(v); return nil },
+			get: func(c *Config) string { return c.AssertionSecret.String() }},
+		{name: "MLFLOW_AUTH_ADMIN_USERNAME", def: "mlflow-descope-auth-admin", help: "MLflow admin account the gateway uses for provisioning",
+			set: func(c *Config, v string) error { c.AdminUsername = v; return nil },
+			get: func(c *Config) string { return c.AdminUsername }},
+
+		{name: "MLFLOW_DESCOPE_HOST", def: "127.0.0.1", help: "address the gateway listens on (flag --host)",
+			set: func(c *Config, v string) error { c.Host = v; return nil },
+			get: func(c *Config) string { return c.Host }},
+		{name: "MLFLOW_DESCOPE_PORT", def: "5000", help: "port the gateway listens on (flag --port)",
+			set: func(c *Config, v string) error { return parsePort(v, &c.Port) },
+			get: func(c *Config) string { return strconv.Itoa(c.Port) }},
+		{name: "MLFLOW_DESCOPE_PUBLIC_URL", help: "the gateway's public origin (behind a load balancer); default http://HOST:PORT",
+			set: func(c *Config, v string) error { return parseURL(v, &c.PublicURL) },
+			get: func(c *Config) string { return urlString(c.PublicURL) }},
+		{name: "MLFLOW_DESCOPE_TRUSTED_PROXIES", help: "CIDRs whose X-Forwarded-* headers are trusted (none by default)",
+			set: func(c *Config, v string) error { return parsePrefixes(v, &c.TrustedProxies) },
+			get: func(c *Config) string { return prefixesString(c.TrustedProxies) }},
+		{name: "MLFLOW_DESCOPE_DATA_DIR", def: "./.mlflow-descope-auth", help: "gateway state: generated secrets, MLflow auth DB, audit DB",
+			set: func(c *Config, v string) error { c.DataDir = v; return nil },
+			get: func(c *Config) string { return c.DataDir }},
+		{name: "MLFLOW_DESCOPE_METRICS_ADDR", def: "127.0.0.1:9464", help: "Prometheus metrics listener; empty disables",
+			set: func(c *Config, v string) error { c.MetricsAddr = v; return nil },
+			get: func(c *Config) string { return c.MetricsAddr }},
+		{name: "MLFLOW_DESCOPE_LOG_FORMAT", def: "json", help: "json or text",
+			set: func(c *Config, v string) error { c.LogFormat = strings.ToLower(v); return nil },
+			get: func(c *Config) string { return c.LogFormat }},
+		{name: "MLFLOW_DESCOPE_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
+			set: func(c *Config, v string) error { c.LogLevel = strings.ToLower(v); return nil },
+			get: func(c *Config) string { return c.LogLevel }},
+		{name: "MLFLOW_DESCOPE_INSECURE_COOKIES", def: "false", help: "drop the Secure cookie flag on a plain-HTTP public URL (never in production)",
+			set: func(c *Config, v string) error { return parseBool(v, &c.InsecureCookies) },
+			get: func(c *Config) string { return strconv.FormatBool(c.InsecureCookies) }},
+		{name: "MLFLOW_DESCOPE_MAX_JSON_BODY", def: "16777216", help: "largest JSON request body inspected and forwarded, in bytes",
+			set: func(c *Config, v string) error { return parseInt64(v, &c.MaxJSONBodyBytes) },
+			get: func(c *Config) string { return strconv.FormatInt(c.MaxJSONBodyBytes, 10) }},
+		{name: "MLFLOW_DESCOPE_UNKNOWN_ROUTES", def: "deny", help: "API routes the gateway does not know: deny (non-admins refused) or allow",
+			set: func(c *Config, v string) error { c.UnknownRoutes = strings.ToLower(v); return nil },
+			get: func(c *Config) string { return c.UnknownRoutes }},
+
+		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "audit store: sqlite:///path or postgres://…; default SQLite in the data dir",
+			set: func(c *Config, v string) error { c.AuditDatabaseURI = v; return nil },
+			get: func(c *Config) string { return redactURL(c.AuditDatabaseURI) }},
+		{name: "MLFLOW_DESCOPE_AUDIT_RETENTION", def: "2160h", help: "how long audit events are kept; 0 keeps them forever",
+			set: func(c *Config, v string) error { return parseDuration(v, &c.AuditRetention) },
+			get: func(c *Config) string { return c.AuditRetention.String() }},
+		{name: "MLFLOW_DESCOPE_AUDIT_STDOUT", def: "false", help: "also write audit events to stdout as JSON lines (for a SIEM)",
+			set: func(c *Config, v string) error { return parseBool(v, &c.AuditStdout) },
+			get: func(c *Config) string { return strconv.FormatBool(c.AuditStdout) }},
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseBool(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean (use true or false)", v)
+	}
+	*dst = b
+	return nil
+}
+
+func parseDuration(v string, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q is not a duration (e.g. 90s, 5m, 720h)", v)
+	}
+	*dst = d
+	return nil
+}
+
+func parseInt64(v string, dst *int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	*dst = n
+	return nil
+}
+
+func parsePort(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q is not a port number", v)
+	}
+	*dst = n
+	return nil
+}
+
+func parseURL(v string, dst **url.URL) error {
+	if v == "" {
+		*dst = nil
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%q is not an http(s) URL with a host", v)
+	}
+	*dst = u
+	return nil
+}
+
+func parsePrefixes(v string, dst *[]netip.Prefix) error {
+	var out []netip.Prefix
+	for _, s := range splitList(v) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return fmt.Errorf("%q is not a CIDR or IP address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	*dst = out
+	return nil
+}
+
+func prefixesString(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
+}
+
+// redactURL hides a password inside a database URI.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+)
+
+// maxCredentialLen bounds a credential before any parsing or hashing.
+const maxCredentialLen = 16 << 10
+
+// authError is an authentication failure: a stable reason for logs, metrics
+// and audit, and the error to answer with.
+type authError struct {
+	method Method
+	reason string
+	resp   *apiError
+	err    error
+}
+
+func (e *authError) Error() string {
+	return fmt.Sprintf("gateway: %s: %s: %v", e.method, e.reason, e.err)
+}
+func (e *authError) Unwrap() error { return e.err }
+
+// authenticate finds who the request is. Precedence: an Authorization header
+// (bearer session JWT, bearer access key, Basic with an access key as the
+// password) wins over cookies, and a bad header is never rescued by a cookie.
+func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, error) {
+	ctx := r.Context()
+	values := r.Header.Values("Authorization")
+	switch {
+	case len(values) > 1:
+		return nil, h.failed(MethodNone, "ambiguous_authorization", errors.New("several Authorization headers"), errUnauthenticated("send one Authorization header"))
+	case len(values) == 1:
+		return h.authenticateHeader(ctx, r, values[0])
+	}
+	sess, err := h.opts.Sessions.Authenticate(w, r)
+	if err != nil {
+		switch {
+		case errors.Is(err, descope.ErrUnavailable), errors.Is(err, descope.ErrKeysUnavailable):
+			return nil, h.failed(MethodCookie, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
+		case errors.Is(err, session.ErrEnded):
+			return nil, h.failed(MethodCookie, "session_ended", err, errUnauthenticated("your session has ended; sign in again"))
+		default:
+			reason := "no_session"
+			if err != session.ErrNoSession {
+				reason = descope.Reason(err)
+			}
+			return nil, h.failed(MethodCookie, reason, err, errUnauthenticated("sign in to use MLflow"))
+		}
+	}
+	id := h.identityFromToken(sess.Token, MethodCookie)
+	if sess.Refreshed {
+		h.observer.Refresh(r, id)
+	}
+	return id, nil
+}
+
+func (h *handler) authenticateHeader(ctx context.Context, r *http.Request, value string) (*Identity, error) {
+	if len(value) > maxCredentialLen {
+		return nil, h.failed(MethodNone, "credential_too_large", errors.New("oversized Authorization header"), errUnauthenticated("credential too large"))
+	}
+	scheme, cred, _ := strings.Cut(value, " ")
+	cred = strings.TrimSpace(cred)
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		if looksLikeJWT(cred) {
+			return h.authenticateJWT(ctx, cred, MethodBearerJWT)
+		}
+		return h.authenticateKey(ctx, r, cred, MethodAccessKey)
+	case "basic":
+		raw, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return nil, h.failed(MethodBasicKey, "malformed_basic", err, errUnauthenticated("malformed Basic credentials"))
+		}
+		_, password, ok := strings.Cut(string(raw), ":")
+		if !ok || password == "" {
+			return nil, h.failed(MethodBasicKey, "malformed_basic", errors.New("no password"), errUnauthenticated("use a Descope access key as the password"))
+		}
+		if looksLikeJWT(password) {
+			return h.authenticateJWT(ctx, password, MethodBearerJWT)
+		}
+		return h.authenticateKey(ctx, r, password, MethodBasicKey)
+	default:
+		return nil, h.failed(MethodNone, "unsupported_scheme", fmt.Errorf("scheme %.20q", scheme), errUnauthenticated("use a Bearer token or Basic credentials"))
+	}
+}
+
+func (h *handler) authenticateJWT(ctx context.Context, raw string, method Method) (*Identity, error) {
+	if h.opts.Sessions.IsRevoked(raw) {
+		return nil, h.failed(method, "signed_out", errors.New("token of a signed-out session"), errUnauthenticated("this session was signed out"))
+	}
+	tok, err := h.opts.Verifier.Verify(ctx, raw, descope.KindSession)
+	if err != nil {
+		if errors.Is(err, descope.ErrKeysUnavailable) {
+			return nil, h.failed(method, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", 0))
+		}
+		return nil, h.failed(method, descope.Reason(err), err, errUnauthenticated("invalid or expired session token"))
+	}
+	return h.identityFromToken(tok, method), nil
+}
+
+func (h *handler) authenticateKey(ctx context.Context, r *http.Request, key string, method Method) (*Identity, error) {
+	if h.opts.Keys == nil {
+		return nil, h.failed(method, "access_keys_disabled", errors.New("no key authenticator"), errUnauthenticated("access keys are not accepted here"))
+	}
+	if key == "" {
+		return nil, h.failed(method, "empty_credential", errors.New("empty key"), errUnauthenticated("empty credential"))
+	}
+	k, err := h.opts.Keys.Authenticate(ctx, key, stateOf(ctx).clientIP)
+	if err != nil {
+		if errors.Is(err, descope.ErrUnavailable) || errors.Is(err, descope.ErrKeysUnavailable) {
+			return nil, h.failed(method, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
+		}
+		return nil, h.failed(method, descope.Reason(err), err, errUnauthenticated("invalid access key"))
+	}
+	// Roles and tenants come from the key's own token, exactly as a user's
+	// come from theirs; the name is the bound user's, when there is one.
+	id := h.identityFromToken(k.Token, method)
+	id.UserID, id.Username, id.KeyID = k.UserID, k.Username, k.KeyID
+	if id.UserID == "" {
+		id.UserID = k.KeyID
+	}
+	if k.LoginID != "" || k.Email != "" || k.Name != "" {
+		id.LoginID, id.Email, id.Name = k.LoginID, k.Email, k.Name
+	}
+	return id, nil
+}
+
+func (h *handler) failed(method Method, reason string, err error, resp *apiError) error {
+	return &authError{method: method, reason: reason, resp: resp, err: err}
+}
+
+// identityFromToken maps a verified session token to an identity. The MLflow
+// username is the Descope user ID: stable across email and login-ID changes,
+// and unique even when one login ID exists in two tenants.
+func (h *handler) identityFromToken(tok *descope.Token, method Method) *Identity {
+	id := &Identity{
+		UserID:   tok.Subject,
+		Username: tok.Subject,
+		Method:   method,
+		Token:    tok,
+		Admin:    hasAny(tok.ProjectRoles(), h.opts.AdminRoles),
+	}
+	if p, ok := h.profiles.get(tok.Subject); ok {
+		id.LoginID, id.Email, id.Name = p.LoginID, p.Email, p.Name
+	}
+	if email, ok := tok.Claims["email"].(string); ok && id.Email == "" {
+		id.Email = email
+	}
+	if name, ok := tok.Claims["name"].(string); ok && id.Name == "" {
+		id.Name = name
+	}
+	return id
+}
+
+func hasAny(have, want []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func looksLikeJWT(s string) bool {
+	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
+}

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MLflow error codes the gateway answers with. The MLflow client retries
+// 408/429/5xx, so authentication failures are always 401 or 403.
+const (
+	codeUnauthenticated  = "UNAUTHENTICATED"
+	codePermissionDenied = "PERMISSION_DENIED"
+	codeInvalidParameter = "INVALID_PARAMETER_VALUE"
+	codeUnavailable      = "TEMPORARILY_UNAVAILABLE"
+	codeNotFound         = "ENDPOINT_NOT_FOUND"
+	codeInternal         = "INTERNAL_ERROR"
+)
+
+// apiError is an error with a status, an MLflow error code and a message that
+// is safe to show the client. Anything else is a 500 with a generic message.
+type apiError struct {
+	status     int
+	code       string
+	message    string
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errUnauthenticated(msg string) *apiError {
+	return &apiError{status: http.StatusUnauthorized, code: codeUnauthenticated, message: msg}
+}
+
+func errForbidden(msg string) *apiError {
+	return &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: msg}
+}
+
+func errBadRequest(msg string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: codeInvalidParameter, message: msg}
+}
+
+func errUnavailable(msg string, retryAfter time.Duration) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: msg, retryAfter: retryAfter}
+}
+
+// writeJSONError writes an MLflow-shaped error body.
+func writeJSONError(w http.ResponseWriter, e *apiError) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if e.status == http.StatusServiceUnavailable && e.retryAfter <= 0 {
+		e.retryAfter = 5 * time.Second
+	}
+	if e.retryAfter > 0 {
+		secs := int((e.retryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error_code": e.code, "message": e.message})
+}
+
+// wantsJSON reports whether a client should get JSON errors rather than
+// redirects and pages: API paths, non-browser Accept headers, and anything
+// that sent credentials in a header.
+func wantsJSON(r *http.Request, prefix string) bool {
+	p := strings.TrimPrefix(r.URL.Path, prefix)
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ajax-api/") || p == "/graphql" ||
+		strings.HasPrefix(p, "/gateway/") || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/get-artifact") ||
+		strings.HasPrefix(p, "/model-versions/") {
+		return true
+	}
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return true
+	}
+	return !strings.Contains(r.Header.Get("Accept"), "text/html")
+}

@@ -1,0 +1,185 @@
+// Package gateway is the HTTP front door: the sign-in pages, the
+// authentication chain, and the reverse proxy to MLflow.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+)
+
+// Verifier checks Descope JWTs.
+type Verifier interface {
+	Verify(ctx context.Context, raw string, kind descope.Kind) (*descope.Token, error)
+}
+
+// Descope is what the sign-in pages need from Descope's API.
+type Descope interface {
+	Me(ctx context.Context, refreshJWT string) (*descope.User, error)
+	Logout(ctx context.Context, refreshJWT string) error
+}
+
+// KeyAuthenticator turns an access key into an identity (exchange, cache,
+// owner lookup). Errors wrap descope.ErrRejected or descope.ErrUnavailable.
+type KeyAuthenticator interface {
+	Authenticate(ctx context.Context, key string, clientIP netip.Addr) (*accesskey.Identity, error)
+}
+
+// Provisioner makes sure the MLflow user behind an identity exists and
+// carries the right admin flag and roles before a request is forwarded.
+type Provisioner interface {
+	Ensure(ctx context.Context, id *Identity) error
+}
+
+// Observer receives what happened: metrics and audit hang off it.
+type Observer interface {
+	Request(r *http.Request, info RequestInfo)
+	SignIn(r *http.Request, id *Identity)
+	SignOut(r *http.Request, id *Identity)
+	Refresh(r *http.Request, id *Identity)
+	AuthFailure(r *http.Request, method Method, reason string)
+}
+
+// RequestInfo describes a completed request for observers.
+type RequestInfo struct {
+	RequestID string
+	Route     string
+	RPC       string
+	Status    int
+	Elapsed   time.Duration
+	ClientIP  netip.Addr
+	Identity  *Identity
+	Reason    string
+	Proxied   bool
+}
+
+// Options configures the gateway handler.
+type Options struct {
+	ProjectID         string
+	FlowID            string
+	AdminFlowID       string
+	RedirectURL       string // default landing page after sign-in
+	WebComponentURL   string // script URL of <descope-wc>
+	DescopeBaseURL    string // the Descope API origin the page talks to
+	PublicURL         *url.URL
+	StaticPrefix      string
+	TrustedProxies    []netip.Prefix
+	AdminRoles        []string
+	AdminUsername     string // reserved MLflow admin; no identity may map to it
+	Upstream          *url.URL
+	UpstreamTransport http.RoundTripper
+	MaxJSONBodyBytes  int64
+
+	Verifier    Verifier
+	Descope     Descope
+	Sessions    *session.Manager
+	Keys        KeyAuthenticator // nil: access keys are not accepted
+	Provisioner Provisioner
+	Signer      *assertion.Signer
+	Observer    Observer
+	Ready       func(ctx context.Context) error // upstream readiness
+	KeysReady   func() bool                     // Descope's signing keys are loaded
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+type handler struct {
+	opts     Options
+	log      *slog.Logger
+	ips      clientIPs
+	proxy    *httputil.ReverseProxy
+	pages    *template.Template
+	observer Observer
+	profiles *profiles
+	origin   string // configured public origin; empty: taken from each request
+}
+
+// New returns the gateway's root handler.
+func New(opts Options) (http.Handler, error) {
+	switch {
+	case opts.Verifier == nil, opts.Descope == nil, opts.Sessions == nil, opts.Signer == nil:
+		return nil, errors.New("gateway: verifier, descope client, sessions and signer are required")
+	case opts.Upstream == nil:
+		return nil, errors.New("gateway: upstream URL is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	if opts.Provisioner == nil {
+		opts.Provisioner = nopProvisioner{}
+	}
+	if opts.KeysReady == nil {
+		opts.KeysReady = func() bool { return true }
+	}
+	if opts.Ready == nil {
+		opts.Ready = func(context.Context) error { return nil }
+	}
+	if opts.RedirectURL == "" {
+		opts.RedirectURL = opts.StaticPrefix + "/"
+	}
+	if opts.MaxJSONBodyBytes <= 0 {
+		opts.MaxJSONBodyBytes = 16 << 20
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{
+		opts:     opts,
+		log:      opts.Logger,
+		ips:      clientIPs{trusted: opts.TrustedProxies},
+		pages:    pages,
+		observer: opts.Observer,
+		profiles: newProfiles(50000),
+		origin:   originOf(opts.PublicURL),
+	}
+	h.proxy = h.newProxy()
+	return h.routes(), nil
+}
+
+func originOf(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// originFor is the gateway's origin as the client sees it: the configured
+// public URL, or else the request's own scheme and Host. Comparing Origin
+// against the request's Host is sound: a cross-site page cannot make a
+// victim's browser send a forged Host and a matching Origin together.
+func (h *handler) originFor(r *http.Request) string {
+	if h.origin != "" {
+		return h.origin
+	}
+	return h.ips.forwardedProto(r) + "://" + r.Host
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(*http.Request, RequestInfo)        {}
+func (nopObserver) SignIn(*http.Request, *Identity)           {}
+func (nopObserver) SignOut(*http.Request, *Identity)          {}
+func (nopObserver) Refresh(*http.Request, *Identity)          {}
+func (nopObserver) AuthFailure(*http.Request, Method, string) {}
+
+type nopProvisioner struct{}
+
+func (nopProvisioner) Ensure(context.Context, *Identity) error { return nil }

@@ -1,0 +1,292 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
+)
+
+func parsePages() (*template.Template, error) {
+	t, err := web.Pages()
+	if err != nil {
+		return nil, errors.New("gateway: parse templates: " + err.Error())
+	}
+	return t, nil
+}
+
+// render executes a template into a buffer first, so a template error is a
+// clean 500 rather than half a page.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := h.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		h.log.Error("render", "template", name, "err", err, "request_id", stateOf(r.Context()).id)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Frame-Options", "DENY")
+	if hd.Get("Content-Security-Policy") == "" {
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// loginCSP allows exactly what the Descope web component needs: its script,
+// and the Descope API (and, for Descope's own cloud, its static and CDN
+// origins) — nothing else.
+func (h *handler) loginCSP() string {
+	descopeOrigins := uniqueOrigins(h.opts.DescopeBaseURL, h.opts.WebComponentURL)
+	if strings.HasSuffix(hostOf(h.opts.DescopeBaseURL), ".descope.com") {
+		descopeOrigins = append(descopeOrigins, "https://static.descope.com", "https://descopecdn.com")
+	}
+	d := strings.Join(descopeOrigins, " ")
+	return "default-src 'none'; " +
+		"script-src 'self' " + d + "; " +
+		"connect-src 'self' " + d + "; " +
+		"style-src 'self' 'unsafe-inline' " + d + "; " +
+		"img-src 'self' data: " + d + "; " +
+		"font-src 'self' data: " + d + "; " +
+		"frame-src " + d + "; " +
+		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+}
+
+func uniqueOrigins(urls ...string) []string {
+	var out []string
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		o := u.Scheme + "://" + u.Host
+		if !contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func hostOf(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// showLogin renders the page with <descope-wc>.
+func (h *handler) showLogin(w http.ResponseWriter, r *http.Request) {
+	next := session.SafeRedirect(r.URL.Query().Get("next"), h.opts.RedirectURL)
+	w.Header().Set("Content-Security-Policy", h.loginCSP())
+	h.render(w, r, http.StatusOK, "login.html", map[string]any{
+		"Prefix":       h.opts.StaticPrefix,
+		"ComponentURL": h.opts.WebComponentURL,
+		"ProjectID":    h.opts.ProjectID,
+		"FlowID":       h.flowFor(next),
+		"BaseURL":      h.opts.DescopeBaseURL,
+		"RedirectURL":  h.originFor(r) + h.opts.StaticPrefix + "/auth/login?next=" + url.QueryEscape(next),
+		"Next":         next,
+	})
+}
+
+// flowFor picks the flow: the admin flow (e.g. one that requires MFA) for the
+// admin pages when one is configured.
+func (h *handler) flowFor(next string) string {
+	if h.opts.AdminFlowID != "" && strings.HasPrefix(next, h.opts.StaticPrefix+"/auth/admin") {
+		return h.opts.AdminFlowID
+	}
+	return h.opts.FlowID
+}
+
+type sessionRequest struct {
+	SessionJWT string `json:"sessionJwt"`
+	RefreshJWT string `json:"refreshJwt"`
+	Next       string `json:"next"`
+}
+
+// createSession receives the JWTs from the login page, validates them and
+// moves them into HttpOnly cookies.
+func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !h.sameOrigin(r) {
+		h.authFailed(w, r, h.failed(MethodCookie, "cross_origin", errors.New("cross-origin sign-in post"), errForbidden("cross-origin request refused")))
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeJSONError(w, errBadRequest("expected application/json"))
+		return
+	}
+	var req sessionRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		writeJSONError(w, errBadRequest("malformed sign-in request"))
+		return
+	}
+	tok, err := h.opts.Verifier.Verify(ctx, req.SessionJWT, descope.KindSession)
+	if err != nil {
+		h.authFailed(w, r, h.failed(MethodCookie, descope.Reason(err), err, errUnauthenticated("the session token was not accepted")))
+		return
+	}
+	until := tok.Expiry
+	if req.RefreshJWT != "" {
+		rt, err := h.opts.Verifier.Verify(ctx, req.RefreshJWT, descope.KindRefresh)
+		if err != nil {
+			h.authFailed(w, r, h.failed(MethodCookie, "refresh_"+descope.Reason(err), err, errUnauthenticated("the refresh token was not accepted")))
+			return
+		}
+		if rt.Subject != tok.Subject {
+			h.authFailed(w, r, h.failed(MethodCookie, "token_mismatch", errors.New("session and refresh tokens name different users"), errUnauthenticated("the tokens do not belong together")))
+			return
+		}
+		until = rt.Expiry
+		// Readable names are not in the session JWT by default: ask once.
+		if u, err := h.opts.Descope.Me(ctx, req.RefreshJWT); err == nil {
+			p := profile{Email: u.Email, Name: u.Name}
+			if len(u.LoginIDs) > 0 {
+				p.LoginID = u.LoginIDs[0]
+			}
+			h.profiles.put(tok.Subject, p)
+		} else {
+			h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject)
+		}
+	}
+	id := h.identityFromToken(tok, MethodCookie)
+	if id.Username == h.opts.AdminUsername {
+		h.authFailed(w, r, h.failed(MethodCookie, "reserved_username", errors.New("identity maps to the gateway's admin account"), errForbidden("this identity cannot be used")))
+		return
+	}
+	if err := h.opts.Provisioner.Ensure(ctx, id); err != nil {
+		h.log.Warn("provision at sign-in failed", "err", err, "user_id", id.UserID)
+	}
+	stateOf(ctx).identity = id
+	h.opts.Sessions.Cookies().Set(w, req.SessionJWT, req.RefreshJWT, until, h.now())
+	h.observer.SignIn(r, id)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": session.SafeRedirect(req.Next, h.opts.RedirectURL)})
+}
+
+// logout revokes the refresh token at Descope and clears the cookies. A
+// failure to reach Descope still signs the browser out.
+func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cookies := h.opts.Sessions.Cookies()
+	sessionJWT, refreshJWT := cookies.Read(r)
+	// Only tokens that verify are remembered as revoked, and only until the
+	// session JWT would expire: after that Descope's own revocation of the
+	// refresh token is what stops the session.
+	var id *Identity
+	var revokeSession, revokeRefresh string
+	until := h.now().Add(time.Hour)
+	if sessionJWT != "" {
+		if tok, err := h.opts.Verifier.Verify(ctx, sessionJWT, descope.KindSession); err == nil {
+			id = h.identityFromToken(tok, MethodCookie)
+			revokeSession, until = sessionJWT, tok.Expiry
+		}
+	}
+	if refreshJWT != "" {
+		if tok, err := h.opts.Verifier.Verify(ctx, refreshJWT, descope.KindRefresh); err == nil {
+			if id == nil {
+				id = h.identityFromToken(tok, MethodCookie)
+			}
+			revokeRefresh = refreshJWT
+			if err := h.opts.Descope.Logout(ctx, refreshJWT); err != nil {
+				h.log.Warn("descope logout failed", "err", err)
+			}
+		}
+	}
+	h.opts.Sessions.Revoke(revokeSession, revokeRefresh, until)
+	cookies.Clear(w)
+	stateOf(ctx).identity = id
+	h.observer.SignOut(r, id)
+	w.Header().Set("Clear-Site-Data", `"storage"`)
+	h.render(w, r, http.StatusOK, "logout.html", map[string]any{
+		"Prefix":   h.opts.StaticPrefix,
+		"LoginURL": h.opts.StaticPrefix + "/auth/login",
+	})
+}
+
+// whoami tells the UI banner who is signed in.
+func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
+	id, err := h.authenticate(w, r)
+	if err != nil {
+		h.authFailed(w, r, err)
+		return
+	}
+	display := id.Name
+	if display == "" {
+		display = id.Email
+	}
+	if display == "" {
+		display = id.LoginID
+	}
+	if display == "" {
+		display = id.Username
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"user_id": id.UserID, "username": id.Username, "login_id": id.LoginID,
+		"email": id.Email, "name": id.Name, "display_name": display,
+		"admin": id.Admin, "auth_method": id.Method,
+	})
+}
+
+// sameOrigin is the cross-site check for cookie-setting and cookie-authenticated
+// state changes: the Origin header must be the gateway's own origin; without
+// one, Sec-Fetch-Site must say same-origin. A request with neither is refused.
+func (h *handler) sameOrigin(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		return o == h.originFor(r)
+	}
+	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+}
+
+// authFailed answers a failed authentication: JSON for API clients, a
+// redirect to the login page for browsers.
+func (h *handler) authFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *authError
+	if !errors.As(err, &ae) {
+		ae = &authError{reason: "internal", resp: &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"}, err: err}
+	}
+	s := stateOf(r.Context())
+	s.reason = ae.reason
+	if ae.reason != "no_session" {
+		h.observer.AuthFailure(r, ae.method, ae.reason)
+		h.log.Debug("authentication failed", "reason", ae.reason, "method", ae.method, "err", ae.err, "request_id", s.id)
+	}
+	if ae.resp.status == http.StatusUnauthorized && !wantsJSON(r, h.opts.StaticPrefix) {
+		next := r.URL.RequestURI()
+		if !session.ValidRedirect(next) {
+			next = h.opts.RedirectURL
+		}
+		http.Redirect(w, r, h.opts.StaticPrefix+"/auth/login?next="+url.QueryEscape(next), http.StatusFound)
+		return
+	}
+	writeJSONError(w, ae.resp)
+}

@@ -1,0 +1,219 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+)
+
+// strippedHeaders are removed from every request before it reaches MLflow,
+// compared after lower-casing and turning "_" into "-": WSGI and ASGI servers
+// map both spellings to the same variable, so X_Mlflow_Descope_Assertion would
+// otherwise arrive as the real thing.
+var strippedHeaders = map[string]bool{
+	"authorization":                  true,
+	"proxy-authorization":            true,
+	"cookie":                         true,
+	"forwarded":                      true,
+	"x-real-ip":                      true,
+	"x-client-ip":                    true,
+	"true-client-ip":                 true,
+	"x-original-url":                 true,
+	"x-rewrite-url":                  true,
+	"remote-user":                    true,
+	"x-remote-user":                  true,
+	"x-user":                         true,
+	"x-email":                        true,
+	"x-request-id":                   true,
+	"origin":                         true, // checked by the gateway; MLflow would check it against its own list
+	"x-forwarded-user":               true,
+	"x-forwarded-email":              true,
+	"x-forwarded-groups":             true,
+	"x-forwarded-preferred-username": true,
+	"x-forwarded-access-token":       true,
+}
+
+// strippedPrefixes covers header families no client may set.
+var strippedPrefixes = []string{"x-forwarded-", "x-auth-request-", "x-mlflow-descope-", "x-descope-"}
+
+func normalizeHeaderName(k string) string {
+	return strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+}
+
+// stripIdentityHeaders deletes every client-sent header that could carry or
+// claim an identity, in any spelling.
+func stripIdentityHeaders(h http.Header) {
+	for k := range h {
+		n := normalizeHeaderName(k)
+		if strippedHeaders[n] {
+			delete(h, k)
+			continue
+		}
+		for _, p := range strippedPrefixes {
+			if strings.HasPrefix(n, p) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+}
+
+func (h *handler) newProxy() *httputil.ReverseProxy {
+	transport := h.opts.UpstreamTransport
+	if transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = 10 * time.Minute // long searches and artifact listings
+		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConns = 512
+		t.IdleConnTimeout = 90 * time.Second
+		t.DisableCompression = true // pass the client's encoding through untouched
+		t.Proxy = nil               // MLflow is private; never via an environment proxy
+		transport = t
+	}
+	return &httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      transport,
+		FlushInterval:  100 * time.Millisecond,
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.proxyError,
+		ErrorLog:       nil,
+	}
+}
+
+type assertionKey struct{}
+
+// rewrite builds the upstream request. ReverseProxy has already removed
+// hop-by-hop headers and the client's X-Forwarded-*; everything set here comes
+// from data the gateway trusts.
+func (h *handler) rewrite(pr *httputil.ProxyRequest) {
+	s := stateOf(pr.In.Context())
+	pr.SetURL(h.opts.Upstream)
+	pr.Out.Host = h.opts.Upstream.Host
+	stripIdentityHeaders(pr.Out.Header)
+	if a, ok := pr.In.Context().Value(assertionKey{}).(string); ok {
+		pr.Out.Header.Set(assertion.Header, a)
+	}
+	if s.clientIP.IsValid() {
+		pr.Out.Header.Set("X-Forwarded-For", s.clientIP.String())
+	}
+	if u, err := url.Parse(h.originFor(pr.In)); err == nil {
+		pr.Out.Header.Set("X-Forwarded-Proto", u.Scheme)
+		pr.Out.Header.Set("X-Forwarded-Host", u.Host)
+	}
+	pr.Out.Header.Set("X-Request-Id", s.id)
+	if h.isUIRoot(pr.In) {
+		// The banner is injected into this page; ask for it uncompressed.
+		pr.Out.Header.Set("Accept-Encoding", "identity")
+	}
+}
+
+func (h *handler) isUIRoot(r *http.Request) bool {
+	p := strings.TrimPrefix(r.URL.Path, h.opts.StaticPrefix)
+	return r.Method == http.MethodGet && (p == "/" || p == "" || p == "/index.html")
+}
+
+// maxInjectedPage bounds the UI page read into memory for the banner.
+const maxInjectedPage = 4 << 20
+
+func (h *handler) modifyResponse(resp *http.Response) error {
+	// MLflow's basic-auth answers unknown users with a Basic challenge, which
+	// would pop up a browser password prompt for a credential nobody has.
+	resp.Header.Del("Www-Authenticate")
+	if !h.isUIRoot(resp.Request) || resp.StatusCode != http.StatusOK ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("Content-Encoding") != "" {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxInjectedPage+1))
+	_ = resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("gateway: read ui page: %w", err)
+	}
+	if len(body) <= maxInjectedPage {
+		p := h.opts.StaticPrefix
+		tag := []byte(`<script src="` + p + `/auth/static/banner.js" data-prefix="` + p + `" defer></script>`)
+		if i := bytes.LastIndex(body, []byte("</head>")); i >= 0 {
+			body = append(body[:i:i], append(tag, body[i:]...)...)
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	resp.Header.Set("Cache-Control", "no-store")
+	return nil
+}
+
+// proxyError answers when MLflow cannot be reached or the exchange breaks.
+func (h *handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	s := stateOf(r.Context())
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		s.reason = "client_gone"
+		return
+	}
+	h.log.Error("upstream", "err", err, "request_id", s.id)
+	resp := &apiError{status: http.StatusBadGateway, code: codeUnavailable, message: "MLflow did not answer"}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		resp = errUnavailable("MLflow is not available right now; try again shortly", 2*time.Second)
+	}
+	if wantsJSON(r, h.opts.StaticPrefix) {
+		writeJSONError(w, resp)
+		return
+	}
+	if resp.retryAfter > 0 {
+		w.Header().Set("Retry-After", "2")
+	}
+	h.render(w, r, resp.status, "error.html", map[string]any{
+		"Prefix": h.opts.StaticPrefix, "Title": "MLflow is unavailable",
+		"Message": "The tracking server did not answer. It may be restarting; try again in a moment.", "RequestID": s.id,
+	})
+}
+
+// serveMLflow authenticates a request, makes sure its user exists in MLflow,
+// and forwards it with a fresh assertion.
+func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s := stateOf(ctx)
+	s.route = "mlflow"
+	id, err := h.authenticate(w, r)
+	if err != nil {
+		h.authFailed(w, r, err)
+		return
+	}
+	s.identity = id
+	if id.Username == "" || id.Username == h.opts.AdminUsername {
+		h.authFailed(w, r, h.failed(id.Method, "reserved_username", errors.New("identity maps to no usable MLflow user"), errForbidden("this identity cannot be used with MLflow")))
+		return
+	}
+	if id.Method == MethodCookie && !safeMethod(r.Method) && !h.sameOrigin(r) {
+		h.authFailed(w, r, h.failed(id.Method, "cross_site", errors.New("cross-site state change"), errForbidden("cross-site request refused")))
+		return
+	}
+	if err := h.opts.Provisioner.Ensure(ctx, id); err != nil {
+		h.log.Error("provision", "err", err, "user_id", id.UserID, "request_id", s.id)
+		writeJSONError(w, errUnavailable("could not prepare your MLflow account; try again shortly", 2*time.Second))
+		return
+	}
+	a, err := h.opts.Signer.Sign(id.Username, s.id)
+	if err != nil {
+		h.log.Error("sign assertion", "err", err, "request_id", s.id)
+		writeJSONError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
+		return
+	}
+	s.proxied = true
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, assertionKey{}, a)))
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}

@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
+)
+
+// routes is every route the gateway serves. Everything under the static
+// prefix that is not the gateway's own goes to MLflow.
+func (h *handler) routes() http.Handler {
+	mux := http.NewServeMux()
+	p := h.opts.StaticPrefix
+
+	mux.Handle("GET /health", setRoute("health", http.HandlerFunc(h.health)))
+	mux.Handle("GET /ready", setRoute("health", http.HandlerFunc(h.ready)))
+	if p != "" {
+		mux.Handle("GET "+p+"/health", setRoute("health", http.HandlerFunc(h.health)))
+		mux.Handle("GET "+p+"/ready", setRoute("health", http.HandlerFunc(h.ready)))
+	}
+	mux.Handle("GET "+p+"/auth/login", setRoute("auth_login", http.HandlerFunc(h.showLogin)))
+	mux.Handle("POST "+p+"/auth/session", setRoute("auth_session", http.HandlerFunc(h.createSession)))
+	mux.Handle("GET "+p+"/auth/logout", setRoute("auth_logout", http.HandlerFunc(h.logout)))
+	mux.Handle("POST "+p+"/auth/logout", setRoute("auth_logout", http.HandlerFunc(h.logout)))
+	mux.Handle("GET "+p+"/auth/whoami", setRoute("auth_whoami", http.HandlerFunc(h.whoami)))
+	mux.Handle("GET "+p+"/auth/static/", setRoute("auth_static",
+		http.StripPrefix(p+"/auth/static/", staticHeaders(http.FileServerFS(web.Static())))))
+	// Nothing else under /auth/ exists; it must not fall through to MLflow.
+	mux.Handle(p+"/auth/", setRoute("auth_unknown", http.HandlerFunc(h.notFound)))
+	if p == "" {
+		mux.Handle("/", http.HandlerFunc(h.serveMLflow))
+	} else {
+		mux.Handle(p+"/", http.HandlerFunc(h.serveMLflow))
+		mux.Handle(p, http.RedirectHandler(p+"/", http.StatusFound))
+		mux.Handle("/", setRoute("outside_prefix", http.HandlerFunc(h.notFound)))
+	}
+
+	return chain(mux, h.withRequestState, h.logAccess, h.recoverPanics)
+}
+
+func staticHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSONError(w, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "not found"})
+}
+
+// health says the process is alive.
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// ready says the gateway can serve: Descope's keys are loaded and MLflow
+// answers.
+func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"descope_keys": "ok", "mlflow": "ok"}
+	status := http.StatusOK
+	if !h.opts.KeysReady() {
+		checks["descope_keys"] = "not loaded"
+		status = http.StatusServiceUnavailable
+	}
+	if err := h.opts.Ready(ctx); err != nil {
+		checks["mlflow"] = "unreachable"
+		status = http.StatusServiceUnavailable
+	}
+	body := map[string]any{"status": "ready", "checks": checks}
+	if status != http.StatusOK {
+		body["status"] = "not ready"
+	}
+	writeStatus(w, status, body)
+}
+
+func writeStatus(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,270 @@
+// Package session keeps browser sessions: the Descope JWTs in HttpOnly
+// cookies, validation on every request, one server-side refresh at a time per
+// session, and post-login redirect validation.
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+)
+
+// Errors returned by Manager.Authenticate.
+var (
+	// ErrNoSession: the request carries no usable session; sign in.
+	ErrNoSession = errors.New("session: no session")
+	// ErrEnded: Descope refused the refresh token (revoked, expired, user
+	// disabled); the cookies have been cleared.
+	ErrEnded = errors.New("session: ended")
+)
+
+// Verifier checks Descope JWTs.
+type Verifier interface {
+	Verify(ctx context.Context, raw string, kind descope.Kind) (*descope.Token, error)
+}
+
+// Refresher exchanges a refresh JWT for a new session JWT.
+type Refresher interface {
+	Refresh(ctx context.Context, refreshJWT string) (*descope.RefreshResult, error)
+}
+
+// Options configures a Manager.
+type Options struct {
+	Verifier  Verifier
+	Refresher Refresher
+	Cookies   Cookies
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// RefreshedTTL is how long a completed refresh is remembered, so requests
+	// that still carry the old cookies (sent before the browser saw the new
+	// ones) reuse it instead of refreshing again with a rotated-away token.
+	RefreshedTTL time.Duration
+	// MaxRemembered bounds that memory.
+	MaxRemembered int
+}
+
+// Manager authenticates browser requests from their cookies.
+type Manager struct {
+	opts    Options
+	flights singleflight.Group
+
+	mu        sync.Mutex
+	refreshed map[[32]byte]refreshed
+	revoked   map[[32]byte]time.Time // token hash → when it would expire anyway
+}
+
+type refreshed struct {
+	session *descope.Token
+	refresh string
+	at      time.Time
+}
+
+// Session is an authenticated browser session.
+type Session struct {
+	Token      *descope.Token
+	RefreshJWT string
+	// Refreshed is set when this request refreshed the session (and new
+	// cookies were written).
+	Refreshed bool
+}
+
+// NewManager returns a Manager.
+func NewManager(opts Options) (*Manager, error) {
+	if opts.Verifier == nil || opts.Refresher == nil {
+		return nil, errors.New("session: verifier and refresher are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RefreshedTTL <= 0 {
+		opts.RefreshedTTL = 30 * time.Second
+	}
+	if opts.MaxRemembered <= 0 {
+		opts.MaxRemembered = 10000
+	}
+	return &Manager{opts: opts, refreshed: map[[32]byte]refreshed{}, revoked: map[[32]byte]time.Time{}}, nil
+}
+
+// Cookies returns the cookie settings.
+func (m *Manager) Cookies() Cookies { return m.opts.Cookies }
+
+// Authenticate validates the request's session cookies, refreshing an expired
+// session JWT server-side (writing the new cookies to w). It returns
+// ErrNoSession, ErrEnded, or an error that wraps descope.ErrUnavailable when
+// Descope could not be reached (the cookies are kept).
+func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session, error) {
+	ctx := r.Context()
+	sessionJWT, refreshJWT := m.opts.Cookies.Read(r)
+	if sessionJWT == "" && refreshJWT == "" {
+		return nil, ErrNoSession
+	}
+	if m.isRevoked(sessionJWT) || m.isRevoked(refreshJWT) {
+		m.opts.Cookies.Clear(w)
+		return nil, fmt.Errorf("%w: signed out", ErrEnded)
+	}
+	if sessionJWT != "" {
+		tok, err := m.opts.Verifier.Verify(ctx, sessionJWT, descope.KindSession)
+		if err == nil {
+			return &Session{Token: tok, RefreshJWT: refreshJWT}, nil
+		}
+		if errors.Is(err, descope.ErrKeysUnavailable) {
+			return nil, fmt.Errorf("session: %w", err)
+		}
+		if refreshJWT == "" {
+			m.opts.Cookies.Clear(w)
+			return nil, fmt.Errorf("%w: %w", ErrNoSession, err)
+		}
+	}
+	// The refresh token must be a genuine, unexpired refresh token of this
+	// project before it is sent anywhere.
+	rt, err := m.opts.Verifier.Verify(ctx, refreshJWT, descope.KindRefresh)
+	if err != nil {
+		if errors.Is(err, descope.ErrKeysUnavailable) {
+			return nil, fmt.Errorf("session: %w", err)
+		}
+		m.opts.Cookies.Clear(w)
+		return nil, fmt.Errorf("%w: refresh token: %w", ErrNoSession, err)
+	}
+	res, err := m.refresh(ctx, refreshJWT)
+	if err != nil {
+		if errors.Is(err, descope.ErrUnavailable) || errors.Is(err, descope.ErrKeysUnavailable) {
+			return nil, err
+		}
+		m.opts.Cookies.Clear(w)
+		return nil, fmt.Errorf("%w: %w", ErrEnded, err)
+	}
+	until := rt.Expiry
+	if res.refresh != refreshJWT {
+		if nt, err := m.opts.Verifier.Verify(ctx, res.refresh, descope.KindRefresh); err == nil {
+			until = nt.Expiry
+		}
+	}
+	m.opts.Cookies.Set(w, res.session.Raw, res.refresh, until, m.opts.Now())
+	return &Session{Token: res.session, RefreshJWT: res.refresh, Refreshed: true}, nil
+}
+
+// refresh runs at most one Descope refresh per refresh token at a time, and
+// remembers the outcome briefly for requests still carrying the old cookies.
+func (m *Manager) refresh(ctx context.Context, refreshJWT string) (refreshed, error) {
+	key := sha256.Sum256([]byte(refreshJWT))
+	if r, ok := m.remembered(key); ok {
+		return r, nil
+	}
+	v, err, _ := m.flights.Do(string(key[:]), func() (any, error) {
+		if r, ok := m.remembered(key); ok {
+			return r, nil
+		}
+		// Detach from the first caller's cancellation: others share this call.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		res, err := m.opts.Refresher.Refresh(fctx, refreshJWT)
+		if err != nil {
+			return refreshed{}, fmt.Errorf("session: refresh: %w", err)
+		}
+		tok, err := m.opts.Verifier.Verify(fctx, res.SessionJWT, descope.KindSession)
+		if err != nil {
+			return refreshed{}, fmt.Errorf("session: refreshed token: %w", err)
+		}
+		r := refreshed{session: tok, refresh: refreshJWT, at: m.opts.Now()}
+		if res.RefreshJWT != "" {
+			r.refresh = res.RefreshJWT
+		}
+		m.remember(key, r)
+		return r, nil
+	})
+	if err != nil {
+		return refreshed{}, err
+	}
+	return v.(refreshed), nil
+}
+
+func (m *Manager) remembered(key [32]byte) (refreshed, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.refreshed[key]
+	if !ok {
+		return refreshed{}, false
+	}
+	now := m.opts.Now()
+	if now.Sub(r.at) > m.opts.RefreshedTTL || !now.Before(r.session.Expiry) {
+		delete(m.refreshed, key)
+		return refreshed{}, false
+	}
+	return r, true
+}
+
+func (m *Manager) remember(key [32]byte, r refreshed) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.refreshed) >= m.opts.MaxRemembered {
+		now := m.opts.Now()
+		for k, v := range m.refreshed {
+			if now.Sub(v.at) > m.opts.RefreshedTTL {
+				delete(m.refreshed, k)
+			}
+		}
+		// Still full: forget an arbitrary entry rather than grow.
+		for k := range m.refreshed {
+			if len(m.refreshed) < m.opts.MaxRemembered {
+				break
+			}
+			delete(m.refreshed, k)
+		}
+	}
+	m.refreshed[key] = r
+}
+
+// Revoke ends a session at sign-out: its tokens are refused from now until
+// they would have expired anyway. Descope revokes the refresh token; this
+// also stops the session JWT, which Descope cannot recall.
+func (m *Manager) Revoke(sessionJWT, refreshJWT string, until time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	if len(m.revoked) >= m.opts.MaxRemembered {
+		for k, exp := range m.revoked {
+			if !now.Before(exp) {
+				delete(m.revoked, k)
+			}
+		}
+	}
+	for _, t := range []string{sessionJWT, refreshJWT} {
+		if t == "" {
+			continue
+		}
+		key := sha256.Sum256([]byte(t))
+		delete(m.refreshed, key)
+		m.revoked[key] = until
+	}
+}
+
+func (m *Manager) isRevoked(token string) bool {
+	if token == "" {
+		return false
+	}
+	key := sha256.Sum256([]byte(token))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	until, ok := m.revoked[key]
+	if ok && !m.opts.Now().Before(until) {
+		delete(m.revoked, key)
+		return false
+	}
+	return ok
+}
+
+// IsRevoked reports whether a token was signed out (for bearer use of a
+// browser's session JWT).
+func (m *Manager) IsRevoked(token string) bool { return m.isRevoked(token) }
