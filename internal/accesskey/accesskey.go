@@ -305,12 +305,6 @@ func (c *cache[V]) put(k string, v V, exp, now time.Time) {
 	c.m[k] = entry[V]{v: v, exp: exp}
 }
 
-func (c *cache[V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
 func (c *cache[V]) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

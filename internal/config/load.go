@@ -13,8 +13,8 @@ import (
 // Sources are where Load reads from. Nothing is read from the process
 // directly, so tests never touch the real environment.
 type Sources struct {
-	Args     []string                        // command-line flags, after the sub-command
-	Environ  []string                        // KEY=VALUE pairs, as os.Environ returns them
+	Args     []string                          // command-line flags, after the sub-command
+	Environ  []string                          // KEY=VALUE pairs, as os.Environ returns them
 	ReadFile func(name string) ([]byte, error) // for --config and NAME_FILE keys
 }
 

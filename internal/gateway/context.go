@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 )
 
@@ -45,6 +46,8 @@ type requestState struct {
 	reason   string // why authentication failed, if it did
 	rpc      string
 	proxied  bool // the request reached MLflow
+	mlRoute  classify.Route
+	ids      classify.Identifiers
 }
 
 type stateKey struct{}

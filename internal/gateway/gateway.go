@@ -5,6 +5,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
@@ -80,6 +82,9 @@ type Options struct {
 	Upstream          *url.URL
 	UpstreamTransport http.RoundTripper
 	MaxJSONBodyBytes  int64
+	// AllowUnknownRoutes lets non-admins reach API routes the classifier
+	// does not know (default: refused).
+	AllowUnknownRoutes bool
 
 	Verifier    Verifier
 	Descope     Descope
@@ -100,6 +105,7 @@ type handler struct {
 	ips      clientIPs
 	proxy    *httputil.ReverseProxy
 	pages    *template.Template
+	classes  *classify.Classifier
 	observer Observer
 	profiles *profiles
 	origin   string // configured public origin; empty: taken from each request
@@ -149,6 +155,10 @@ func New(opts Options) (http.Handler, error) {
 		observer: opts.Observer,
 		profiles: newProfiles(50000),
 		origin:   originOf(opts.PublicURL),
+	}
+	h.classes, err = classify.New(classify.Options{MaxJSONBody: opts.MaxJSONBodyBytes})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	h.proxy = h.newProxy()
 	return h.routes(), nil

@@ -222,6 +222,24 @@ func do(t testing.TB, c *http.Client, method, url string, hdr map[string]string,
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	return send(t, c, req)
+}
+
+// doReq sends a prepared request (for raw paths) with headers and a body.
+func doReq(t testing.TB, req *http.Request, hdr map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if body != "" {
+		req.Body = io.NopCloser(strings.NewReader(body))
+		req.ContentLength = int64(len(body))
+	}
+	return send(t, http.DefaultClient, req)
+}
+
+func send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 )
 
 // strippedHeaders are removed from every request before it reaches MLflow,
@@ -199,6 +200,9 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, h.failed(id.Method, "cross_site", errors.New("cross-site state change"), errForbidden("cross-site request refused")))
 		return
 	}
+	if !h.inspect(w, r, id) {
+		return
+	}
 	if err := h.opts.Provisioner.Ensure(ctx, id); err != nil {
 		h.log.Error("provision", "err", err, "user_id", id.UserID, "request_id", s.id)
 		writeJSONError(w, errUnavailable("could not prepare your MLflow account; try again shortly", 2*time.Second))
@@ -216,4 +220,38 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// inspect applies the classifier to an authenticated request: unknown API
+// routes are refused for non-admins, and a JSON body is read, checked, and put
+// back so MLflow receives exactly the bytes that were checked. It reports
+// whether the request may go on.
+func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) bool {
+	s := stateOf(r.Context())
+	rt := s.mlRoute
+	s.route = string(rt.Family)
+	s.rpc = rt.RPC
+	if !rt.Known && !id.Admin && !h.opts.AllowUnknownRoutes && classify.IsAPI(strings.TrimPrefix(classify.RawPath(r), h.opts.StaticPrefix)) {
+		s.reason = "unknown_route"
+		writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this API route is not known to the gateway"})
+		return false
+	}
+	body, err := h.classes.ReadBody(rt, r)
+	if err != nil {
+		h.refuse(w, r, err)
+		return false
+	}
+	req, err := h.classes.Inspect(rt, r, body)
+	if err != nil {
+		h.refuse(w, r, err)
+		return false
+	}
+	s.ids = req.IDs
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	return true
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
 )
 
@@ -38,7 +40,47 @@ func (h *handler) routes() http.Handler {
 		mux.Handle("/", setRoute("outside_prefix", http.HandlerFunc(h.notFound)))
 	}
 
-	return chain(mux, h.withRequestState, h.logAccess, h.recoverPanics)
+	return chain(mux, h.withRequestState, h.logAccess, h.recoverPanics, h.refuseBadPaths)
+}
+
+// refuseBadPaths classifies the raw path before the mux sees it: encoded
+// slashes, backslashes, dot segments and doubled slashes are refused with 400
+// instead of being cleaned up (or redirected) into some other route.
+func (h *handler) refuseBadPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := classify.RawPath(r)
+		p := raw
+		if pre := h.opts.StaticPrefix; pre != "" {
+			rest, ok := strings.CutPrefix(raw, pre)
+			if !ok || (rest != "" && rest[0] != '/') {
+				next.ServeHTTP(w, r) // outside the prefix: the mux answers 404
+				return
+			}
+			p = rest
+			if p == "" {
+				p = "/"
+			}
+		}
+		rt, err := h.classes.Route(r.Method, p)
+		if err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+		stateOf(r.Context()).mlRoute = rt
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuse answers a classifier rejection.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	s := stateOf(r.Context())
+	if rej, ok := classify.AsRejection(err); ok {
+		s.reason = rej.Reason
+		rej.Write(w)
+		return
+	}
+	h.log.Error("classify", "err", err, "request_id", s.id)
+	writeJSONError(w, errBadRequest("the request could not be read"))
 }
 
 func staticHeaders(next http.Handler) http.Handler {

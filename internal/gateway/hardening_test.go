@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+)
+
+func TestAmbiguousRequestsAreRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.user(t, "U2eve")
+	h.user(t, "U2root", "admin")
+	sess, _ := h.mint(t, "U2eve", descopesim.MintOptions{})
+	rootSess, _ := h.mint(t, "U2root", descopesim.MintOptions{})
+	bearer := map[string]string{"Authorization": "Bearer " + sess, "Content-Type": "application/json"}
+	tests := []struct {
+		name, method, path, body string
+		hdr                      map[string]string
+		status                   int
+	}{
+		{"field spelled twice", "POST", "/api/2.0/mlflow/runs/log-parameter", `{"run_id":"a","runId":"b","key":"k","value":"v"}`, bearer, 400},
+		{"repeated key", "POST", "/api/2.0/mlflow/experiments/delete", `{"experiment_id":"1","experiment_id":"2"}`, bearer, 400},
+		{"run_id vs run_uuid", "POST", "/ajax-api/2.0/mlflow/runs/log-metric", `{"run_id":"a","run_uuid":"b","key":"m","value":1,"timestamp":1,"step":0}`, bearer, 400},
+		{"query and body disagree", "POST", "/api/2.0/mlflow/runs/delete?run_id=a", `{"run_id":"b"}`, bearer, 400},
+		{"GET with a body", "GET", "/api/2.0/mlflow/experiments/get?experiment_id=1", `{"experiment_id":"2"}`, map[string]string{"Authorization": "Bearer " + sess}, 400},
+		{"DELETE without JSON type", "DELETE", "/api/2.0/mlflow/registered-models/delete", `{"name":"m"}`, map[string]string{"Authorization": "Bearer " + sess, "Content-Type": "text/plain"}, 400},
+		{"PATCH without JSON type", "PATCH", "/api/2.0/mlflow/registered-models/update", `{"name":"m"}`, map[string]string{"Authorization": "Bearer " + sess}, 400},
+		{"not JSON", "POST", "/api/2.0/mlflow/experiments/create", `name=x`, bearer, 400},
+		{"JSON string body", "POST", "/api/2.0/mlflow/experiments/create", `"{\"name\":\"x\"}"`, bearer, 400},
+		{"encoded slash", "GET", "/api/2.0/mlflow%2Fexperiments/search", "", bearer, 400},
+		{"dot segment", "GET", "/api/2.0/mlflow/../mlflow/experiments/search", "", bearer, 400},
+		{"encoded dot segment", "GET", "/api/2.0/mlflow/%2e%2e/mlflow/experiments/search", "", bearer, 400},
+		{"double slash", "GET", "/api/2.0//mlflow/experiments/search", "", bearer, 400},
+		{"backslash", "GET", "/api/2.0/mlflow%5Cexperiments/search", "", bearer, 400},
+		{"unknown API route", "POST", "/api/2.0/mlflow/secret-admin-thing", `{}`, bearer, 403},
+		{"unknown API route as admin", "POST", "/api/2.0/mlflow/secret-admin-thing", `{}`, map[string]string{"Authorization": "Bearer " + rootSess, "Content-Type": "application/json"}, 200},
+		{"plain request", "POST", "/api/2.0/mlflow/experiments/create", `{"name":"ok"}`, bearer, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.up.count()
+			req, err := http.NewRequest(tt.method, h.gw.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Send the path exactly as written: no client-side cleaning.
+			req.URL.Opaque = "//" + req.URL.Host + pathOnly(tt.path)
+			resp, body := doReq(t, req, tt.hdr, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			reached := h.up.count() - before
+			if tt.status != 200 {
+				if reached != 0 {
+					t.Errorf("refused request reached MLflow")
+				}
+				if code := errorCode(t, body); code == "" {
+					t.Errorf("no error_code")
+				}
+				return
+			}
+			if reached != 1 {
+				t.Fatalf("%d requests reached MLflow, want 1", reached)
+			}
+			if got := h.up.last(t); got.Body != tt.body {
+				t.Errorf("MLflow received body %q, want exactly %q", got.Body, tt.body)
+			}
+		})
+	}
+}
+
+func pathOnly(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' {
+			return p[:i] + "?" + p[i+1:]
+		}
+	}
+	return p
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test: lint, Go (unit, integration, end to end with real MLflow and
+# Chromium), the Python plugin and the Descope SDK contract, and bounded fuzzing.
+# Called by `make test` after `make build venv`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+export MLFLOW_BIN="$root/.venv/bin/mlflow"
+export MLFLOW_PYTHON="$root/.venv/bin/python"
+export DESCOPE_SIM_BIN="$root/bin/descope-sim"
+export GATEWAY_BIN="$root/bin/mlflow-descope-auth"
+export TEST_ARTIFACTS="${TEST_ARTIFACTS:-$root/test-artifacts}"
+mkdir -p "$TEST_ARTIFACTS"
+if [ -z "${CHROMIUM_BIN:-}" ] && command -v chromium >/dev/null 2>&1; then
+  export CHROMIUM_BIN=$(command -v chromium)
+fi
+
+# A throwaway PostgreSQL cluster for the store conformance suites, when the
+# server is installed (CI installs it; MDA_REQUIRE_ALL makes its absence fatal).
+pg_dir=""
+cleanup() {
+  if [ -n "$pg_dir" ]; then internal/audit/testdata/start-postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  pg_dir=$(mktemp -d /tmp/mda-pg.XXXXXX)
+  AUDIT_TEST_POSTGRES_DSN=$(internal/audit/testdata/start-postgres.sh start "$pg_dir" 55432)
+  export AUDIT_TEST_POSTGRES_DSN
+  echo "postgres for tests: ${AUDIT_TEST_POSTGRES_DSN%%\?*}"
+elif [ -n "${MDA_REQUIRE_ALL:-}" ]; then
+  echo "PostgreSQL is not installed and MDA_REQUIRE_ALL is set" >&2
+  exit 1
+fi
+
+echo "== lint"
+make -s lint
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+echo "== pytest"
+"$MLFLOW_PYTHON" -m pytest -q python/tests tests
+
+echo "== fuzz (bounded)"
+scripts/fuzz.sh "${FUZZTIME:-8s}"
