@@ -31,6 +31,7 @@ type Config struct {
 	ArtifactRoot     string
 	MLflowURL        *url.URL // external mode when set
 	MLflowBin        string
+	MLflowWorkers    int
 	EnableWorkspaces bool
 	StaticPrefix     string
 	AssertionSecret  Secret // required in external mode; generated otherwise

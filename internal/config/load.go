@@ -78,7 +78,7 @@ func Load(src Sources) (*Config, error) {
 					errs = append(errs, fmt.Errorf("%s: %w", key, err))
 					continue
 				}
-				v = strings.TrimRight(string(data), "\r\n")
+				v = strings.TrimSpace(string(data)) // as the MLflow plugin reads its secret file
 			}
 			if err := o.set(c, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))

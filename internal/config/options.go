@@ -85,6 +85,9 @@ func options() []option {
 		{name: "MLFLOW_DESCOPE_ASSERTION_SECRET", secret: true, help: "secret shared with the MLflow plugin (required in external mode; generated otherwise)",
 			set: func(c *Config, v string) error { c.AssertionSecret = Secret(v); return nil },
 			get: func(c *Config) string { return c.AssertionSecret.String() }},
+		{name: "MLFLOW_DESCOPE_MLFLOW_WORKERS", def: "0", help: "uvicorn workers of the MLflow child; 0 keeps MLflow's default",
+			set: func(c *Config, v string) error { return parseWorkers(v, &c.MLflowWorkers) },
+			get: func(c *Config) string { return strconv.Itoa(c.MLflowWorkers) }},
 		{name: "MLFLOW_AUTH_ADMIN_USERNAME", def: "mlflow-descope-auth-admin", help: "MLflow admin account the gateway uses for provisioning",
 			set: func(c *Config, v string) error { c.AdminUsername = v; return nil },
 			get: func(c *Config) string { return c.AdminUsername }},
@@ -167,6 +170,15 @@ func parseInt64(v string, dst *int64) error {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	*dst = n
+	return nil
+}
+
+func parseWorkers(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 64 {
+		return fmt.Errorf("%q is not a worker count (0-64)", v)
 	}
 	*dst = n
 	return nil

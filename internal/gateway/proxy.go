@@ -43,6 +43,9 @@ var strippedHeaders = map[string]bool{
 	"x-forwarded-groups":             true,
 	"x-forwarded-preferred-username": true,
 	"x-forwarded-access-token":       true,
+	// MLflow trusts these before any authorization function runs.
+	"x-mlflow-authorization":        true,
+	"x-mlflow-assistant-delegation": true,
 }
 
 // strippedPrefixes covers header families no client may set.

@@ -18,21 +18,23 @@ func TestIdentityHeadersNeverReachMLflow(t *testing.T) {
 	// A genuine assertion for someone else, captured somehow.
 	forged := "v1.eyJzdWIiOiJhZG1pbiIsImV4cCI6OTk5OTk5OTk5OX0.AAAA"
 	spoofed := map[string]string{
-		"X-Mlflow-Descope-Assertion": forged,
-		"x_mlflow_descope_assertion": forged,
-		"X_MLFLOW_DESCOPE_ASSERTION": forged,
-		"x-mlflow-descope-assertion": forged,
-		"X-Forwarded-For":            "10.9.9.9",
-		"X_Forwarded_For":            "10.9.9.9",
-		"Forwarded":                  "for=10.9.9.9",
-		"X-Real-Ip":                  "10.9.9.9",
-		"X-Forwarded-User":           "admin",
-		"Remote-User":                "admin",
-		"X-Remote-User":              "admin",
-		"X-Auth-Request-User":        "admin",
-		"X-Descope-User":             "admin",
-		"Proxy-Authorization":        "Basic YWRtaW46YWRtaW4=",
-		"Cookie":                     "other=1",
+		"X-Mlflow-Descope-Assertion":    forged,
+		"x_mlflow_descope_assertion":    forged,
+		"X_MLFLOW_DESCOPE_ASSERTION":    forged,
+		"x-mlflow-descope-assertion":    forged,
+		"X-Forwarded-For":               "10.9.9.9",
+		"X_Forwarded_For":               "10.9.9.9",
+		"Forwarded":                     "for=10.9.9.9",
+		"X-Real-Ip":                     "10.9.9.9",
+		"X-Forwarded-User":              "admin",
+		"Remote-User":                   "admin",
+		"X-Remote-User":                 "admin",
+		"X-Auth-Request-User":           "admin",
+		"X-Descope-User":                "admin",
+		"Proxy-Authorization":           "Basic YWRtaW46YWRtaW4=",
+		"Cookie":                        "other=1",
+		"X-Mlflow-Authorization":        "Basic YWRtaW46YWRtaW4=",
+		"x_mlflow_assistant_delegation": "admin",
 	}
 	req, _ := http.NewRequest("GET", h.gw.URL+"/api/2.0/mlflow/experiments/search", nil)
 	req.Header.Set("Authorization", "Bearer "+sess)
