@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   pg_dir=$(mktemp -d /tmp/mda-pg.XXXXXX)
-  AUDIT_TEST_POSTGRES_DSN=$(internal/audit/testdata/start-postgres.sh start "$pg_dir" 55432)
+  AUDIT_TEST_POSTGRES_DSN=$(internal/audit/testdata/start-postgres.sh 55432 "$pg_dir" 2>/dev/null)
   export AUDIT_TEST_POSTGRES_DSN
   echo "postgres for tests: ${AUDIT_TEST_POSTGRES_DSN%%\?*}"
 elif [ -n "${MDA_REQUIRE_ALL:-}" ]; then

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+)
+
+// assertionTTL only has to cover the hop from the gateway to MLflow.
+const assertionTTL = 60 * time.Second
+
+// serve builds every dependency in order and runs them under one errgroup
+// until ctx is cancelled, then drains requests and stops MLflow.
+func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	log.Info("starting", "version", version, "listen", cfg.ListenAddr(), "external_mlflow", cfg.ExternalMLflow())
+
+	baseURL := descope.BaseURL(cfg.ProjectID, cfg.BaseURI)
+	dc, err := descope.New(descope.Options{
+		BaseURL:       baseURL,
+		ProjectID:     cfg.ProjectID,
+		ManagementKey: descope.Secret(cfg.ManagementKey.Reveal()),
+		Logger:        log.With("component", "descope"),
+	})
+	if err != nil {
+		return err
+	}
+	keys, err := descope.NewKeys(dc, descope.KeysOptions{Logger: log.With("component", "jwks")})
+	if err != nil {
+		return err
+	}
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{Audiences: cfg.Audiences})
+	if err != nil {
+		return err
+	}
+
+	secret := []byte(cfg.AssertionSecret.Reveal())
+	if len(secret) == 0 {
+		secret, err = randomSecret()
+		if err != nil {
+			return err
+		}
+	}
+	signer, err := assertion.NewSigner(secret, assertionTTL, nil)
+	if err != nil {
+		return err
+	}
+
+	up, err := startUpstream(cfg, secret, environ, log)
+	if err != nil {
+		return err
+	}
+	mlflowAdmin, err := newMLflowAdmin(cfg, up.url, signer)
+	if err != nil {
+		return err
+	}
+	prov, err := newProvisioner(cfg, mlflowAdmin, log)
+	if err != nil {
+		return err
+	}
+	keyAuth, err := newKeyAuthenticator(cfg, dc, verifier, log)
+	if err != nil {
+		return err
+	}
+
+	sessions, err := session.NewManager(session.Options{
+		Verifier:  verifier,
+		Refresher: dc,
+		Cookies:   session.Cookies{Secure: cfg.SecureCookies()},
+		Logger:    log.With("component", "session"),
+	})
+	if err != nil {
+		return err
+	}
+	componentURL := cfg.WebComponentURL
+	if componentURL == "" {
+		componentURL = "https://descopecdn.com/npm/@descope/web-component@" + cfg.WebComponentVersion + "/dist/index.js"
+	}
+	redirect := cfg.RedirectURL
+	if cfg.StaticPrefix != "" && redirect == "/" {
+		redirect = cfg.StaticPrefix + "/"
+	}
+	handler, err := gateway.New(gateway.Options{
+		ProjectID:        cfg.ProjectID,
+		FlowID:           cfg.FlowID,
+		AdminFlowID:      cfg.AdminFlowID,
+		RedirectURL:      redirect,
+		WebComponentURL:  componentURL,
+		DescopeBaseURL:   baseURL,
+		PublicURL:        cfg.PublicURL,
+		StaticPrefix:     cfg.StaticPrefix,
+		TrustedProxies:   cfg.TrustedProxies,
+		AdminRoles:       cfg.AdminRoles,
+		AdminUsername:    cfg.AdminUsername,
+		Upstream:         up.url,
+		MaxJSONBodyBytes: cfg.MaxJSONBodyBytes,
+		Verifier:         verifier,
+		Descope:          dc,
+		Sessions:         sessions,
+		Keys:             keyAuth,
+		Provisioner:      prov,
+		Signer:           signer,
+		Ready:            up.ready,
+		KeysReady:        keys.Ready,
+		Logger:           log.With("component", "gateway"),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No whole-request read or write timeout: artifact transfers may take
+		// many minutes. Slow clients are bounded by the header timeout and
+		// by the idle timeout between requests.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	fmt.Fprintf(stdout, "mlflow-descope-auth listening on http://%s\n", ln.Addr())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return keys.Run(gctx) })
+	if up.run != nil {
+		g.Go(func() error { return up.run(gctx) })
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 30*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func randomSecret() ([]byte, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("generate secret: %w", err)
+	}
+	return []byte(hex.EncodeToString(b[:])), nil
+}
+
+// upstream is where MLflow is and how to know it answers.
+type upstream struct {
+	url   *url.URL
+	run   func(ctx context.Context) error // nil in external mode
+	ready func(ctx context.Context) error
+	sup   *mlflow.Supervisor // nil in external mode
+}
+
+// healthCheck asks MLflow's /health endpoint.
+func healthCheck(base *url.URL, prefix string) func(ctx context.Context) error {
+	client := &http.Client{Timeout: 3 * time.Second}
+	target := base.JoinPath(prefix, "health").String()
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("mlflow health: %w", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("mlflow health: status %d", resp.StatusCode)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+)
+
+// startUpstream prepares MLflow: in external mode it only knows the URL; by
+// default it configures a supervised `mlflow server --app-name descope-auth`
+// on a private loopback port (started by the returned run function).
+func startUpstream(cfg *config.Config, secret []byte, environ []string, log *slog.Logger) (*upstream, error) {
+	if cfg.ExternalMLflow() {
+		return &upstream{url: cfg.MLflowURL, ready: healthCheck(cfg.MLflowURL, cfg.StaticPrefix)}, nil
+	}
+	bin, err := mlflow.FindBinary(cfg.MLflowBin, ".")
+	if err != nil {
+		return nil, fmt.Errorf("find mlflow (set MLFLOW_DESCOPE_MLFLOW_BIN or run make venv): %w", err)
+	}
+	// MLflow runs in its work directory: a relative path would no longer point here.
+	if bin, err = filepath.Abs(bin); err != nil {
+		return nil, fmt.Errorf("mlflow path: %w", err)
+	}
+	workDir := filepath.Join(cfg.DataDir, "mlflow")
+	if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	sup, err := mlflow.New(mlflow.Options{
+		MLflowBin:         bin,
+		BackendStoreURI:   cfg.BackendStoreURI,
+		ArtifactRoot:      cfg.ArtifactRoot,
+		AssertionSecret:   secret,
+		AdminUsername:     cfg.AdminUsername,
+		DefaultPermission: cfg.DefaultPermission,
+		EnableWorkspaces:  cfg.EnableWorkspaces,
+		StaticPrefix:      cfg.StaticPrefix,
+		Workers:           cfg.MLflowWorkers,
+		BaseEnv:           environ,
+		WorkDir:           workDir,
+		Logger:            log.With("component", "mlflow"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &upstream{url: sup.URL(), run: sup.Run, ready: sup.Ready, sup: sup}, nil
+}
