@@ -63,3 +63,9 @@ func stateOf(ctx context.Context) *requestState {
 	}
 	return &requestState{}
 }
+
+// IdentityFrom returns the authenticated identity of a request handled by the
+// gateway (nil before authentication).
+func IdentityFrom(ctx context.Context) *Identity {
+	return stateOf(ctx).identity
+}

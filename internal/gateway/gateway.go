@@ -63,7 +63,11 @@ type RequestInfo struct {
 	ClientIP  netip.Addr
 	Identity  *Identity
 	Reason    string
-	Proxied   bool
+	Proxied   bool // the request reached MLflow
+	// MLflowDenied: MLflow itself refused it (401/403 from upstream).
+	MLflowDenied bool
+	Method       string
+	IDs          classify.Identifiers
 }
 
 // Options configures the gateway handler.
@@ -93,10 +97,13 @@ type Options struct {
 	Provisioner Provisioner
 	Signer      *assertion.Signer
 	Observer    Observer
-	Ready       func(ctx context.Context) error // upstream readiness
-	KeysReady   func() bool                     // Descope's signing keys are loaded
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
+	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
+	Admin     http.Handler
+	Ready     func(ctx context.Context) error // upstream readiness
+	KeysReady func() bool                     // Descope's signing keys are loaded
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 type handler struct {

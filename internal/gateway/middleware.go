@@ -123,6 +123,8 @@ func (h *handler) logAccess(next http.Handler) http.Handler {
 		h.observer.Request(r, RequestInfo{
 			RequestID: s.id, Route: s.route, RPC: s.rpc, Status: rec.status, Elapsed: elapsed,
 			ClientIP: s.clientIP, Identity: s.identity, Reason: s.reason, Proxied: s.proxied,
+			MLflowDenied: s.proxied && (rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden),
+			Method:       r.Method, IDs: s.ids,
 		})
 	})
 }

@@ -30,6 +30,10 @@ func (h *handler) routes() http.Handler {
 	mux.Handle("GET "+p+"/auth/whoami", setRoute("auth_whoami", http.HandlerFunc(h.whoami)))
 	mux.Handle("GET "+p+"/auth/static/", setRoute("auth_static",
 		http.StripPrefix(p+"/auth/static/", staticHeaders(http.FileServerFS(web.Static())))))
+	if h.opts.Admin != nil {
+		mux.Handle(p+"/auth/admin", http.RedirectHandler(p+"/auth/admin/", http.StatusFound))
+		mux.Handle(p+"/auth/admin/", setRoute("auth_admin", http.HandlerFunc(h.serveAdmin)))
+	}
 	// Nothing else under /auth/ exists; it must not fall through to MLflow.
 	mux.Handle(p+"/auth/", setRoute("auth_unknown", http.HandlerFunc(h.notFound)))
 	if p == "" {
