@@ -1,6 +1,8 @@
-// Package provision makes MLflow's user table follow Descope: before a
-// signed-in identity's request reaches MLflow, its MLflow user exists with the
-// admin flag (and, with a mapping, the roles) that its Descope token implies.
+// Package provision makes MLflow follow Descope: before a signed-in
+// identity's request reaches MLflow, its MLflow user exists with the admin
+// flag, roles and workspace memberships its Descope claims imply under the
+// role mapping (internal/rolemap). SyncRoles keeps the roles themselves in
+// line with the mapping file.
 package provision
 
 import (
@@ -17,43 +19,73 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
 )
 
-// MLflow is the part of MLflow's admin API provisioning needs.
+// MLflow is the part of MLflow's admin API provisioning needs;
+// *mlflow.Client implements it.
 type MLflow interface {
 	User(ctx context.Context, name string) (mlflow.User, error)
 	CreateUser(ctx context.Context, name, password string) error
 	SetAdmin(ctx context.Context, name string, admin bool) error
+	UserRoles(ctx context.Context, name string) ([]mlflow.Role, error)
+	AssignRole(ctx context.Context, username string, roleID int64) (mlflow.RoleAssignment, error)
+	UnassignRole(ctx context.Context, username string, roleID int64) error
+	Roles(ctx context.Context, workspaces ...string) ([]mlflow.Role, error)
+	CreateRole(ctx context.Context, name, workspace, description string) (mlflow.Role, error)
+	UpdateRole(ctx context.Context, id int64, u mlflow.RoleUpdate) (mlflow.Role, error)
+	DeleteRole(ctx context.Context, id int64) error
+	RolePermissions(ctx context.Context, roleID int64) ([]mlflow.RolePermission, error)
+	AddRolePermission(ctx context.Context, roleID int64, g mlflow.Grant) (mlflow.RolePermission, error)
+	RemoveRolePermission(ctx context.Context, permissionID int64) error
+	UpdateRolePermission(ctx context.Context, permissionID int64, permission string) (mlflow.RolePermission, error)
+	Workspace(ctx context.Context, name string) (mlflow.Workspace, error)
+	CreateWorkspace(ctx context.Context, w mlflow.Workspace) (mlflow.Workspace, error)
 }
+
+var _ MLflow = (*mlflow.Client)(nil)
+
+// ErrBlocked is returned by Ensure for a user Options.Blocked names.
+var ErrBlocked = errors.New("provision: user is blocked")
 
 // Subject is what provisioning needs to know about an identity.
 type Subject struct {
 	Username string
-	Admin    bool
-}
-
-// fingerprint identifies the desired state, so an unchanged identity costs a
-// map lookup and a changed one (a role granted or taken away) is reconciled
-// at once.
-func (s Subject) fingerprint() string {
-	var b strings.Builder
-	b.WriteString(s.Username)
-	if s.Admin {
-		b.WriteString("|admin")
-	}
-	return b.String()
+	// Admin forces the MLflow admin flag on (the gateway's own decision);
+	// the mapping and Options.AdminRoles can also make a user admin.
+	Admin bool
+	// Descope claims (see SubjectFromToken and SubjectFromUser).
+	ProjectRoles       []string
+	ProjectPermissions []string
+	TenantRoles        map[string][]string
+	TenantPermissions  map[string][]string
 }
 
 // Event reports a change provisioning made in MLflow, for the audit trail.
 type Event struct {
-	Action   string // provision_user, set_admin
-	Username string
-	Detail   string
+	// Action is one of provision_user, set_admin, assign_role,
+	// unassign_role, create_role, update_role, delete_role,
+	// create_workspace.
+	Action    string
+	Username  string // empty for role and workspace changes
+	Role      string
+	Workspace string
+	Detail    string // what changed and the rule that made it
 }
 
 // Options configures a Provisioner.
 type Options struct {
 	MLflow MLflow
+	// Mapping is the role mapping; nil means rolemap.Empty() (admin flag
+	// only).
+	Mapping *rolemap.Mapping
+	// AdminRoles are DESCOPE_ADMIN_ROLES.
+	AdminRoles []string
+	// Workspaces: MLflow runs with --enable-workspaces; tenant rules apply.
+	Workspaces bool
+	// Blocked, if set, names users (by MLflow username) who must not be
+	// provisioned: Ensure returns ErrBlocked (usersync.Syncer.Blocked).
+	Blocked func(username string) bool
 	// TTL: how long a reconciled user is trusted to still match before it is
 	// checked again, which also catches edits made in MLflow directly
 	// (default 10m).
@@ -66,12 +98,16 @@ type Options struct {
 	Now      func() time.Time
 }
 
-// Provisioner creates and updates MLflow users.
+// Provisioner creates and updates MLflow users, roles and workspaces.
 type Provisioner struct {
 	opts    Options
 	flights singleflight.Group
 	mu      sync.Mutex
 	done    map[string]done
+	// workspaces are the tenant workspaces known to exist with their roles.
+	workspaces map[string]bool
+	index      *roleIndex
+	stats      cacheStats
 }
 
 type done struct {
@@ -83,6 +119,9 @@ type done struct {
 func New(opts Options) (*Provisioner, error) {
 	if opts.MLflow == nil {
 		return nil, errors.New("provision: mlflow client is required")
+	}
+	if opts.Mapping == nil {
+		opts.Mapping = rolemap.Empty()
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = 10 * time.Minute
@@ -99,33 +138,102 @@ func New(opts Options) (*Provisioner, error) {
 	if opts.OnChange == nil {
 		opts.OnChange = func(Event) {}
 	}
-	return &Provisioner{opts: opts, done: map[string]done{}}, nil
+	if opts.Blocked == nil {
+		opts.Blocked = func(string) bool { return false }
+	}
+	return &Provisioner{opts: opts, done: map[string]done{}, workspaces: map[string]bool{}, index: newRoleIndex()}, nil
+}
+
+// Resolve returns what s's claims mean in MLflow under the mapping.
+func (p *Provisioner) Resolve(s Subject) rolemap.Result {
+	res := p.opts.Mapping.Resolve(rolemap.Input{
+		ProjectRoles: s.ProjectRoles, ProjectPermissions: s.ProjectPermissions,
+		TenantRoles: s.TenantRoles, TenantPermissions: s.TenantPermissions,
+		AdminRoles: p.opts.AdminRoles, Workspaces: p.opts.Workspaces,
+	})
+	if s.Admin && !res.Admin {
+		res.Admin, res.AdminReason = true, "the gateway marked the identity as admin"
+	}
+	return res
+}
+
+// fingerprint identifies the desired state, so an unchanged identity costs a
+// map lookup and a changed one (a role granted or taken away) is reconciled
+// at once.
+func fingerprint(username string, res rolemap.Result) string {
+	var b strings.Builder
+	b.WriteString(username)
+	if res.Admin {
+		b.WriteString("|admin")
+	}
+	for _, r := range res.Roles {
+		fmt.Fprintf(&b, "|r:%s/%s", r.Workspace, r.Name)
+	}
+	for _, w := range res.Workspaces {
+		fmt.Fprintf(&b, "|w:%s", w.Name)
+	}
+	return b.String()
 }
 
 // Ensure makes MLflow match s. Concurrent calls for one user share one
-// reconciliation; a user created at the same moment by another gateway
-// replica is not an error.
+// reconciliation; a user, role or workspace created at the same moment by
+// another gateway replica is not an error. It returns ErrBlocked for a
+// blocked user.
 func (p *Provisioner) Ensure(ctx context.Context, s Subject) error {
 	if s.Username == "" {
 		return errors.New("provision: empty username")
 	}
-	fp := s.fingerprint()
-	if p.fresh(s.Username, fp) {
+	if p.opts.Blocked(s.Username) {
+		return ErrBlocked
+	}
+	res := p.Resolve(s)
+	if p.fresh(s.Username, fingerprint(s.Username, res)) {
+		p.stats.hits.Add(1)
 		return nil
 	}
-	_, err, _ := p.flights.Do(fp, func() (any, error) {
-		if p.fresh(s.Username, fp) {
+	p.stats.misses.Add(1)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	_, err := p.run(fctx, s.Username, res, false)
+	return err
+}
+
+// Reconcile makes MLflow match s now, bypassing the cache, and returns the
+// changes it made (also sent to OnChange). Usersync uses it.
+func (p *Provisioner) Reconcile(ctx context.Context, s Subject) ([]Event, error) {
+	if s.Username == "" {
+		return nil, errors.New("provision: empty username")
+	}
+	return p.run(ctx, s.Username, p.Resolve(s), true)
+}
+
+// run reconciles one user, one reconciliation per user at a time: a caller
+// that joins another's run for a different desired state (an older token,
+// say) runs again with its own.
+func (p *Provisioner) run(ctx context.Context, username string, res rolemap.Result, force bool) ([]Event, error) {
+	fp := fingerprint(username, res)
+	for range 4 {
+		ran := false
+		v, err, _ := p.flights.Do(username, func() (any, error) {
+			ran = true
+			if !force && p.fresh(username, fp) {
+				return []Event(nil), nil
+			}
+			evs, err := p.reconcile(ctx, username, res)
+			if err == nil {
+				p.remember(username, fp)
+			}
+			return evs, err
+		})
+		if ran {
+			evs, _ := v.([]Event)
+			return evs, err
+		}
+		if !force && err == nil && p.fresh(username, fp) {
 			return nil, nil
 		}
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		if err := p.reconcile(fctx, s); err != nil {
-			return nil, err
-		}
-		p.remember(s.Username, fp)
-		return nil, nil
-	})
-	return err
+	}
+	return nil, fmt.Errorf("provision: %q: too many concurrent reconciliations", username)
 }
 
 // Forget makes the next Ensure for username check MLflow again.
@@ -135,42 +243,110 @@ func (p *Provisioner) Forget(username string) {
 	p.mu.Unlock()
 }
 
-func (p *Provisioner) reconcile(ctx context.Context, s Subject) error {
-	u, err := p.opts.MLflow.User(ctx, s.Username)
-	switch {
-	case errors.Is(err, mlflow.ErrNotFound):
-		pw, err := randomPassword()
-		if err != nil {
-			return err
+// forgetAll drops the whole cache (after the roles themselves changed).
+func (p *Provisioner) forgetAll() {
+	p.mu.Lock()
+	clear(p.done)
+	clear(p.workspaces)
+	p.mu.Unlock()
+}
+
+// emit records an event and passes it to OnChange.
+func (p *Provisioner) emit(evs *[]Event, e Event) {
+	*evs = append(*evs, e)
+	p.opts.OnChange(e)
+	p.opts.Logger.Info("mlflow changed", "action", e.Action, "username", e.Username, "role", e.Role, "workspace", e.Workspace, "detail", e.Detail)
+}
+
+func (p *Provisioner) reconcile(ctx context.Context, username string, res rolemap.Result) ([]Event, error) {
+	var evs []Event
+	u, err := p.ensureUser(ctx, username, &evs)
+	if err != nil {
+		return evs, err
+	}
+	if u.IsAdmin != res.Admin {
+		if err := p.opts.MLflow.SetAdmin(ctx, username, res.Admin); err != nil {
+			return evs, fmt.Errorf("provision: set admin of %q: %w", username, err)
 		}
-		// The password is never used: MLflow only ever sees this user through
-		// the gateway's assertion. It is random so MLflow's own Basic login
-		// cannot be guessed either.
-		err = p.opts.MLflow.CreateUser(ctx, s.Username, pw)
-		if err != nil && !errors.Is(err, mlflow.ErrAlreadyExists) {
-			return fmt.Errorf("provision: create %q: %w", s.Username, err)
+		detail := fmt.Sprintf("is_admin=%t", res.Admin)
+		if res.AdminReason != "" {
+			detail += " (" + res.AdminReason + ")"
 		}
-		if err == nil {
-			p.opts.OnChange(Event{Action: "provision_user", Username: s.Username})
-			p.opts.Logger.Info("created mlflow user", "username", s.Username)
-		}
-		u = mlflow.User{Username: s.Username}
-		if errors.Is(err, mlflow.ErrAlreadyExists) {
-			if u, err = p.opts.MLflow.User(ctx, s.Username); err != nil {
-				return fmt.Errorf("provision: reload %q: %w", s.Username, err)
+		p.emit(&evs, Event{Action: "set_admin", Username: username, Detail: detail})
+	}
+	if p.opts.Workspaces {
+		for _, w := range res.Workspaces {
+			if err := p.ensureWorkspace(ctx, w.Name, w.TenantID, &evs); err != nil {
+				return evs, err
 			}
 		}
-	case err != nil:
-		return fmt.Errorf("provision: load %q: %w", s.Username, err)
 	}
-	if u.IsAdmin != s.Admin {
-		if err := p.opts.MLflow.SetAdmin(ctx, s.Username, s.Admin); err != nil {
-			return fmt.Errorf("provision: set admin of %q: %w", s.Username, err)
+	err = p.reconcileRoles(ctx, username, res.Roles, &evs)
+	return evs, err
+}
+
+func (p *Provisioner) ensureUser(ctx context.Context, username string, evs *[]Event) (mlflow.User, error) {
+	u, err := p.opts.MLflow.User(ctx, username)
+	if err == nil {
+		return u, nil
+	}
+	if !errors.Is(err, mlflow.ErrNotFound) {
+		return u, fmt.Errorf("provision: load %q: %w", username, err)
+	}
+	pw, err := randomPassword()
+	if err != nil {
+		return u, err
+	}
+	// The password is never used: MLflow only ever sees this user through
+	// the gateway's assertion. It is random so MLflow's own Basic login
+	// cannot be guessed either.
+	err = p.opts.MLflow.CreateUser(ctx, username, pw)
+	switch {
+	case err == nil:
+		p.emit(evs, Event{Action: "provision_user", Username: username})
+		return mlflow.User{Username: username}, nil
+	case errors.Is(err, mlflow.ErrAlreadyExists):
+		if u, err = p.opts.MLflow.User(ctx, username); err != nil {
+			return u, fmt.Errorf("provision: reload %q: %w", username, err)
 		}
-		p.opts.OnChange(Event{Action: "set_admin", Username: s.Username, Detail: fmt.Sprintf("is_admin=%t", s.Admin)})
-		p.opts.Logger.Info("changed mlflow admin flag", "username", s.Username, "is_admin", s.Admin)
+		return u, nil
+	default:
+		return u, fmt.Errorf("provision: create %q: %w", username, err)
 	}
-	return nil
+}
+
+// Revoke takes every role (managed or not) and the admin flag from an
+// existing MLflow user, for a user disabled or deleted in Descope. The MLflow
+// user itself is kept, so what it created keeps its owner. A user MLflow does
+// not know is not an error.
+func (p *Provisioner) Revoke(ctx context.Context, username, reason string) ([]Event, error) {
+	var evs []Event
+	p.Forget(username)
+	u, err := p.opts.MLflow.User(ctx, username)
+	if errors.Is(err, mlflow.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provision: load %q: %w", username, err)
+	}
+	if u.IsAdmin {
+		if err := p.opts.MLflow.SetAdmin(ctx, username, false); err != nil {
+			return evs, fmt.Errorf("provision: clear admin of %q: %w", username, err)
+		}
+		p.emit(&evs, Event{Action: "set_admin", Username: username, Detail: "is_admin=false (" + reason + ")"})
+	}
+	roles, err := p.opts.MLflow.UserRoles(ctx, username)
+	if err != nil {
+		return evs, fmt.Errorf("provision: roles of %q: %w", username, err)
+	}
+	for _, r := range roles {
+		if err := p.opts.MLflow.UnassignRole(ctx, username, r.ID); err != nil && !errors.Is(err, mlflow.ErrNotFound) {
+			return evs, fmt.Errorf("provision: unassign %q from %q: %w", r.Name, username, err)
+		}
+		p.emit(&evs, Event{Action: "unassign_role", Username: username, Role: r.Name, Workspace: r.Workspace, Detail: reason})
+	}
+	p.Forget(username)
+	return evs, nil
 }
 
 func (p *Provisioner) fresh(username, fp string) bool {
@@ -199,4 +375,3 @@ func randomPassword() (string, error) {
 	}
 	return hex.EncodeToString(b[:]), nil
 }
-

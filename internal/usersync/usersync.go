@@ -1,0 +1,333 @@
+// Package usersync brings MLflow in line with Descope without waiting for
+// sign-ins: on a timer it pages through every Descope user (management API),
+// re-reconciles the MLflow users it knows about with their current roles and
+// tenants, and revokes every role and the admin flag of users disabled or
+// deleted in Descope, whom it also reports as blocked so the gateway refuses
+// their still-valid session tokens.
+package usersync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+)
+
+// Descope is the part of the management API the sync uses;
+// *descope.Client implements it.
+type Descope interface {
+	SearchUsers(ctx context.Context, s descope.UserSearch) (*descope.UserPage, error)
+	UserByID(ctx context.Context, userID string) (*descope.User, error)
+	Roles(ctx context.Context) ([]descope.Role, error)
+}
+
+// Users lists MLflow's users; *mlflow.Client implements it.
+type Users interface {
+	Users(ctx context.Context) ([]mlflow.User, error)
+}
+
+// Provisioner applies decisions; *provision.Provisioner implements it.
+type Provisioner interface {
+	Reconcile(ctx context.Context, s provision.Subject) ([]provision.Event, error)
+	Revoke(ctx context.Context, username, reason string) ([]provision.Event, error)
+}
+
+var (
+	_ Descope     = (*descope.Client)(nil)
+	_ Users       = (*mlflow.Client)(nil)
+	_ Provisioner = (*provision.Provisioner)(nil)
+)
+
+// Options configures a Syncer.
+type Options struct {
+	Descope     Descope
+	MLflow      Users
+	Provisioner Provisioner
+	// AdminUsername is MLflow's bootstrap admin; never touched.
+	AdminUsername string
+	// Interval between runs (default 5m).
+	Interval time.Duration
+	// PageSize of user searches (default 100, Descope's maximum page).
+	PageSize int
+	// MaxRetries of one page after a 429 or 5xx (default 5).
+	MaxRetries int
+	// OnDisabled, if set, is told (once per run) about each blocked user ID,
+	// e.g. to drop their sessions.
+	OnDisabled func(userID string)
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// Sleep waits d or until ctx ends (default: a timer); tests shorten it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Report says what one run saw and changed.
+type Report struct {
+	Started, Finished time.Time
+	DescopeUsers      int      // users seen in the search
+	MLflowUsers       int      // MLflow users the sync is responsible for
+	Reconciled        []string // usernames whose MLflow state changed
+	Disabled          []string // blocked because Descope says disabled/expired
+	Deleted           []string // blocked because Descope no longer has them
+	Unblocked         []string // enabled again
+	Failed            map[string]string
+	Events            []provision.Event
+}
+
+// Syncer runs the sync. Blocked is safe for concurrent use.
+type Syncer struct {
+	opts    Options
+	mu      sync.RWMutex
+	blocked map[string]string // user ID → reason
+	runMu   sync.Mutex
+}
+
+// New validates opts and returns a Syncer.
+func New(opts Options) (*Syncer, error) {
+	switch {
+	case opts.Descope == nil:
+		return nil, errors.New("usersync: a descope client with a management key is required")
+	case opts.MLflow == nil:
+		return nil, errors.New("usersync: mlflow client is required")
+	case opts.Provisioner == nil:
+		return nil, errors.New("usersync: provisioner is required")
+	case opts.AdminUsername == "":
+		return nil, errors.New("usersync: admin username is required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = 5 * time.Minute
+	}
+	if opts.PageSize <= 0 || opts.PageSize > 100 {
+		opts.PageSize = 100
+	}
+	if opts.MaxRetries <= 0 {
+		opts.MaxRetries = 5
+	}
+	if opts.OnDisabled == nil {
+		opts.OnDisabled = func(string) {}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	return &Syncer{opts: opts, blocked: map[string]string{}}, nil
+}
+
+// Blocked reports whether a Descope user ID (MLflow username) is disabled
+// or deleted in Descope as of the last run. The gateway refuses such users.
+func (s *Syncer) Blocked(userID string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.blocked[userID]
+	return ok
+}
+
+// Run syncs at once and then every Interval until ctx ends; it returns nil
+// then. A failed run (Descope or MLflow down) is logged and retried at the
+// next tick.
+func (s *Syncer) Run(ctx context.Context) error {
+	for {
+		rep, err := s.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.opts.Logger.Warn("user sync failed", "err", err)
+		} else if err == nil {
+			s.opts.Logger.Info("user sync done", "descope_users", rep.DescopeUsers, "mlflow_users", rep.MLflowUsers,
+				"reconciled", len(rep.Reconciled), "disabled", len(rep.Disabled), "deleted", len(rep.Deleted), "failed", len(rep.Failed),
+				"duration", rep.Finished.Sub(rep.Started))
+		}
+		if err := s.opts.Sleep(ctx, s.opts.Interval); err != nil {
+			return nil
+		}
+	}
+}
+
+// managed reports whether an MLflow username stands for a Descope user.
+func (s *Syncer) managed(username string) bool {
+	return username != s.opts.AdminUsername && !strings.HasPrefix(username, "access-key-")
+}
+
+// RunOnce makes one full pass. It returns an error, having changed nothing
+// for users it could not see, if the user list could not be read completely
+// (Descope down, rate limits beyond MaxRetries, MLflow down).
+func (s *Syncer) RunOnce(ctx context.Context) (Report, error) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	rep := Report{Started: s.opts.Now(), Failed: map[string]string{}}
+	defer func() { rep.Finished = s.opts.Now() }()
+	mlUsers, err := s.opts.MLflow.Users(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("usersync: list mlflow users: %w", err)
+	}
+	known := map[string]bool{}
+	for _, u := range mlUsers {
+		if s.managed(u.Username) {
+			known[u.Username] = true
+		}
+	}
+	rep.MLflowUsers = len(known)
+	var roles []descope.Role
+	if err := s.retry(ctx, "list roles", func() (err error) { roles, err = s.opts.Descope.Roles(ctx); return err }); err != nil {
+		return rep, err
+	}
+	users, err := s.allUsers(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.DescopeUsers = len(users)
+	seen := map[string]bool{}
+	for i := range users {
+		u := &users[i]
+		seen[u.UserID] = true
+		if !known[u.UserID] {
+			continue
+		}
+		if blockedStatus(u.Status) {
+			s.block(ctx, &rep, u.UserID, "descope status "+u.Status, &rep.Disabled)
+			continue
+		}
+		s.unblock(&rep, u.UserID)
+		evs, err := s.opts.Provisioner.Reconcile(ctx, provision.SubjectFromUser(u, roles))
+		s.record(&rep, u.UserID, evs, err)
+	}
+	for name := range known {
+		if seen[name] {
+			continue
+		}
+		// Deleted users never appear in a search; confirm before revoking.
+		var gone bool
+		err := s.retry(ctx, "load user", func() error {
+			_, err := s.opts.Descope.UserByID(ctx, name)
+			gone = notFound(err)
+			if gone {
+				return nil
+			}
+			return err
+		})
+		switch {
+		case gone:
+			s.block(ctx, &rep, name, "deleted in descope", &rep.Deleted)
+		case err != nil:
+			rep.Failed[name] = err.Error()
+		}
+	}
+	return rep, nil
+}
+
+func (s *Syncer) record(rep *Report, username string, evs []provision.Event, err error) {
+	rep.Events = append(rep.Events, evs...)
+	if len(evs) > 0 {
+		rep.Reconciled = append(rep.Reconciled, username)
+	}
+	if err != nil {
+		rep.Failed[username] = err.Error()
+		s.opts.Logger.Warn("user sync: reconcile failed", "username", username, "err", err)
+	}
+}
+
+func (s *Syncer) block(ctx context.Context, rep *Report, userID, reason string, list *[]string) {
+	s.mu.Lock()
+	_, already := s.blocked[userID]
+	s.blocked[userID] = reason
+	s.mu.Unlock()
+	if !already {
+		*list = append(*list, userID)
+	}
+	s.opts.OnDisabled(userID)
+	evs, err := s.opts.Provisioner.Revoke(ctx, userID, reason)
+	s.record(rep, userID, evs, err)
+}
+
+func (s *Syncer) unblock(rep *Report, userID string) {
+	s.mu.Lock()
+	_, was := s.blocked[userID]
+	delete(s.blocked, userID)
+	s.mu.Unlock()
+	if was {
+		rep.Unblocked = append(rep.Unblocked, userID)
+	}
+}
+
+// blockedStatus: disabled users, and invitations that expired.
+func blockedStatus(status string) bool { return status == "disabled" || status == "expired" }
+
+// notFound reports whether Descope said the user does not exist: 404, or
+// 400 with Descope's "user not found" code. Other rejections (a bad
+// management key, 401/403) are not proof of deletion.
+func notFound(err error) bool {
+	var ae *descope.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Status == http.StatusNotFound || (ae.Status == http.StatusBadRequest && ae.Code == "E062108")
+}
+
+// allUsers pages through every user (any status).
+func (s *Syncer) allUsers(ctx context.Context) ([]descope.User, error) {
+	var out []descope.User
+	for page := 0; ; page++ {
+		var p *descope.UserPage
+		err := s.retry(ctx, fmt.Sprintf("search users page %d", page), func() (err error) {
+			p, err = s.opts.Descope.SearchUsers(ctx, descope.UserSearch{Limit: s.opts.PageSize, Page: page})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Users...)
+		if len(p.Users) < s.opts.PageSize || (p.Total > 0 && len(out) >= p.Total) {
+			return out, nil
+		}
+		if page > 100000 {
+			return nil, errors.New("usersync: search users: too many pages")
+		}
+	}
+}
+
+// retry calls f until it succeeds, fails for good, or MaxRetries transient
+// failures (429, 5xx, network) have passed, waiting Retry-After when Descope
+// names it, else an exponential backoff with jitter.
+func (s *Syncer) retry(ctx context.Context, what string, f func() error) error {
+	backoff := time.Second
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, descope.ErrUnavailable) || attempt >= s.opts.MaxRetries {
+			return fmt.Errorf("usersync: %s: %w", what, err)
+		}
+		wait := descope.RetryAfter(err)
+		if wait <= 0 {
+			wait = backoff + rand.N(backoff/2+1)
+			backoff = min(backoff*2, time.Minute)
+		}
+		s.opts.Logger.Info("user sync: descope busy, waiting", "op", what, "wait", wait, "attempt", attempt+1)
+		if err := s.opts.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("usersync: %s: %w", what, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
