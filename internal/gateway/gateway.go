@@ -95,8 +95,14 @@ type Options struct {
 	Sessions    *session.Manager
 	Keys        KeyAuthenticator // nil: access keys are not accepted
 	Provisioner Provisioner
-	Signer      *assertion.Signer
-	Observer    Observer
+	// Blocked reports users that Descope has disabled or deleted since their
+	// token was issued (from the sync job); their requests are refused.
+	Blocked func(userID string) bool
+	// WorkspaceAllowed reports whether an identity may act in the MLflow
+	// workspace a request names (X-MLFLOW-WORKSPACE); nil: workspaces off.
+	WorkspaceAllowed func(id *Identity, workspace string) bool
+	Signer           *assertion.Signer
+	Observer         Observer
 	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
 	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
 	Admin     http.Handler

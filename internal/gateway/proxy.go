@@ -199,6 +199,19 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, h.failed(id.Method, "reserved_username", errors.New("identity maps to no usable MLflow user"), errForbidden("this identity cannot be used with MLflow")))
 		return
 	}
+	if h.opts.Blocked != nil && h.opts.Blocked(id.UserID) {
+		h.authFailed(w, r, h.failed(id.Method, "user_disabled", errors.New("user disabled or deleted in Descope"), errUnauthenticated("your account is disabled")))
+		return
+	}
+	if h.opts.WorkspaceAllowed != nil {
+		ws := workspaceHeader(r.Header)
+		if !h.opts.WorkspaceAllowed(id, ws) {
+			s.reason = "workspace_denied"
+			h.observer.AuthFailure(r, id.Method, "workspace_denied")
+			writeJSONError(w, errForbidden("you are not a member of this workspace"))
+			return
+		}
+	}
 	if id.Method == MethodCookie && !safeMethod(r.Method) && !h.sameOrigin(r) {
 		h.authFailed(w, r, h.failed(id.Method, "cross_site", errors.New("cross-site state change"), errForbidden("cross-site request refused")))
 		return
@@ -257,4 +270,24 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) 
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	return true
+}
+
+// workspaceHeader returns the workspace a request names. Several values, or
+// the header in two spellings, name no single workspace: "\x00" never matches
+// a workspace, so the request is refused.
+func workspaceHeader(h http.Header) string {
+	var vals []string
+	for k, v := range h {
+		if normalizeHeaderName(k) == "x-mlflow-workspace" {
+			vals = append(vals, v...)
+		}
+	}
+	switch len(vals) {
+	case 0:
+		return ""
+	case 1:
+		return strings.TrimSpace(vals[0])
+	default:
+		return "\x00"
+	}
 }

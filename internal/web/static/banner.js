@@ -20,6 +20,13 @@
       out.href = base + "/auth/logout";
       out.textContent = "Sign out";
       out.setAttribute("style", "margin-left:10px");
+      // The MLflow UI is a single-page app that handles link clicks itself;
+      // leave it out of this one and do a real navigation.
+      out.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        ev.stopPropagation();
+        window.location.assign(out.href);
+      });
       bar.appendChild(name);
       bar.appendChild(out);
       document.body.appendChild(bar);
