@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 )
 
 // Descope is the part of Descope's API this package needs.
@@ -38,6 +40,24 @@ var (
 	// inactive, expired, or not allowed from this address.
 	ErrRejected = fmt.Errorf("accesskey: %w", descope.ErrRejected)
 )
+
+// ErrRateLimited: too many exchanges of unknown keys from one client
+// address; Descope was not asked. RetryAfter(err) says when to try again.
+var ErrRateLimited = errors.New("accesskey: too many exchanges")
+
+type rateLimited struct{ retryAfter time.Duration }
+
+func (e *rateLimited) Error() string        { return ErrRateLimited.Error() }
+func (e *rateLimited) Is(target error) bool { return target == ErrRateLimited }
+
+// RetryAfter returns how long a rate-limited caller should wait.
+func RetryAfter(err error) time.Duration {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return rl.retryAfter
+	}
+	return 0
+}
 
 // Identity is who an access key acts as.
 type Identity struct {
@@ -65,8 +85,22 @@ type Options struct {
 	KeyInfoTTL time.Duration
 	// MaxEntries bounds each cache (default 10000).
 	MaxEntries int
+	// AllowExchange, if set, is asked before a key that is in neither cache
+	// is sent to Descope; it rate-limits exchanges per client address.
+	AllowExchange func(clientIP netip.Addr) (bool, time.Duration)
+	// OnExchange, if set, is called after every exchange of a key at
+	// Descope (not for answers from the cache) with the key's ID ("" when
+	// the exchange failed before Descope named it) and the error, if any.
+	// It must not block.
+	OnExchange func(keyID string, err error)
 	Logger     *slog.Logger
 	Now        func() time.Time
+}
+
+// CacheStats counts Authenticate calls by whether the cache answered.
+type CacheStats struct {
+	Hits   uint64 // answered from memory (a valid or a recently rejected key)
+	Misses uint64 // the key had to be exchanged at Descope
 }
 
 // Authenticator turns access keys into identities.
@@ -76,6 +110,8 @@ type Authenticator struct {
 	valid   *cache[Identity]
 	invalid *cache[error]
 	info    *cache[*descope.AccessKey]
+
+	hits, misses atomic.Uint64
 }
 
 // New returns an Authenticator.
@@ -101,6 +137,9 @@ func New(opts Options) (*Authenticator, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.OnExchange == nil {
+		opts.OnExchange = func(string, error) {}
+	}
 	return &Authenticator{
 		opts:    opts,
 		valid:   newCache[Identity](opts.MaxEntries),
@@ -120,13 +159,21 @@ func (a *Authenticator) Authenticate(ctx context.Context, key string, clientIP n
 	hk := string(h[:])
 	now := a.opts.Now()
 	if err, ok := a.invalid.get(hk, now); ok {
+		a.hits.Add(1)
 		return nil, err
 	}
 	if id, ok := a.valid.get(hk, now); ok {
+		a.hits.Add(1)
 		if err := a.checkInfo(ctx, id.KeyID, clientIP); err != nil {
 			return nil, err
 		}
 		return &id, nil
+	}
+	a.misses.Add(1)
+	if a.opts.AllowExchange != nil {
+		if ok, wait := a.opts.AllowExchange(clientIP); !ok {
+			return nil, &rateLimited{retryAfter: wait}
+		}
 	}
 	v, err, _ := a.flights.Do(hk, func() (any, error) {
 		if id, ok := a.valid.get(hk, a.opts.Now()); ok {
@@ -135,6 +182,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, key string, clientIP n
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
 		id, err := a.exchange(fctx, key)
+		a.opts.OnExchange(id.KeyID, err)
 		if err != nil {
 			if !errors.Is(err, descope.ErrUnavailable) && !errors.Is(err, descope.ErrKeysUnavailable) {
 				now := a.opts.Now()
@@ -253,6 +301,11 @@ func permitted(list []string, ip netip.Addr) bool {
 	return false
 }
 
+// CacheStats reports how often Authenticate was answered from memory.
+func (a *Authenticator) CacheStats() CacheStats {
+	return CacheStats{Hits: a.hits.Load(), Misses: a.misses.Load()}
+}
+
 // Forget drops every cached answer (after a key is revoked, say).
 func (a *Authenticator) Forget() {
 	a.valid.clear()
@@ -309,4 +362,19 @@ func (c *cache[V]) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.m)
+}
+
+// DefaultExchangeLimits bounds exchanges of keys the gateway has not seen:
+// 20 per client address then one every 3 s, and 200 overall then 50 a second,
+// since every exchange comes from the gateway's own address and counts against
+// the project's Descope rate limit. now may be nil.
+func DefaultExchangeLimits(now func() time.Time) func(netip.Addr) (bool, time.Duration) {
+	perIP := ratelimit.New(20, 3*time.Second, 100000, now)
+	global := ratelimit.New(200, 20*time.Millisecond, 1, now)
+	return func(ip netip.Addr) (bool, time.Duration) {
+		if ok, wait := perIP.Allow(ip.String()); !ok {
+			return false, wait
+		}
+		return global.Allow("")
+	}
 }

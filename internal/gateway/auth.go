@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
@@ -34,7 +35,33 @@ func (e *authError) Unwrap() error { return e.err }
 // (bearer session JWT, bearer access key, Basic with an access key as the
 // password) wins over cookies, and a bad header is never rescued by a cookie.
 func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, error) {
+	id, err := h.authenticateOnce(w, r)
+	if err != nil {
+		var ae *authError
+		if errors.As(err, &ae) && countsAsFailure(ae.reason) {
+			h.opts.Limits.FailuresPerIP.Allow(stateOf(r.Context()).clientIP.String())
+		}
+	}
+	return id, err
+}
+
+// countsAsFailure: a credential was presented and refused. No credential at
+// all, or Descope being unavailable, is not a failed attempt.
+func countsAsFailure(reason string) bool {
+	switch reason {
+	case "no_session", "descope_unavailable", "rate_limited":
+		return false
+	}
+	return true
+}
+
+func (h *handler) authenticateOnce(w http.ResponseWriter, r *http.Request) (*Identity, error) {
 	ctx := r.Context()
+	// A client address with many failed attempts gets no more verification
+	// work (signatures, JWKS refetches, Descope calls) until it slows down.
+	if blocked, wait := h.opts.Limits.FailuresPerIP.Blocked(stateOf(ctx).clientIP.String()); blocked && hasCredential(r, h.opts.Sessions) {
+		return nil, h.failed(MethodNone, "rate_limited", errors.New("too many failed authentications"), errTooMany(wait))
+	}
 	values := r.Header.Values("Authorization")
 	switch {
 	case len(values) > 1:
@@ -120,6 +147,9 @@ func (h *handler) authenticateKey(ctx context.Context, r *http.Request, key stri
 		if errors.Is(err, descope.ErrUnavailable) || errors.Is(err, descope.ErrKeysUnavailable) {
 			return nil, h.failed(method, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
 		}
+		if errors.Is(err, accesskey.ErrRateLimited) {
+			return nil, h.failed(method, "rate_limited", err, errTooMany(accesskey.RetryAfter(err)))
+		}
 		return nil, h.failed(method, descope.Reason(err), err, errUnauthenticated("invalid access key"))
 	}
 	// Roles and tenants come from the key's own token, exactly as a user's
@@ -169,6 +199,14 @@ func hasAny(have, want []string) bool {
 		}
 	}
 	return false
+}
+
+func hasCredential(r *http.Request, sm *session.Manager) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	s, rt := sm.Cookies().Read(r)
+	return s != "" || rt != ""
 }
 
 func looksLikeJWT(s string) bool {

@@ -17,6 +17,7 @@ const (
 	codeUnavailable      = "TEMPORARILY_UNAVAILABLE"
 	codeNotFound         = "ENDPOINT_NOT_FOUND"
 	codeInternal         = "INTERNAL_ERROR"
+	codeLimitExceeded    = "REQUEST_LIMIT_EXCEEDED"
 )
 
 // apiError is an error with a status, an MLflow error code and a message that
@@ -44,6 +45,16 @@ func errBadRequest(msg string) *apiError {
 
 func errUnavailable(msg string, retryAfter time.Duration) *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: msg, retryAfter: retryAfter}
+}
+
+// errTooMany answers a client over an abuse limit. It is the one 429 the
+// gateway sends: the MLflow client backs off and retries, which is what a
+// flood should do.
+func errTooMany(retryAfter time.Duration) *apiError {
+	if retryAfter < time.Second {
+		retryAfter = time.Second
+	}
+	return &apiError{status: http.StatusTooManyRequests, code: codeLimitExceeded, message: "too many attempts; slow down", retryAfter: retryAfter}
 }
 
 // writeJSONError writes an MLflow-shaped error body.

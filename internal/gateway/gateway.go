@@ -18,6 +18,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -86,6 +87,9 @@ type Options struct {
 	Upstream          *url.URL
 	UpstreamTransport http.RoundTripper
 	MaxJSONBodyBytes  int64
+	// Limits rate-limit sign-ins and failed authentications; zero values get
+	// defaults.
+	Limits Limits
 	// AllowUnknownRoutes lets non-admins reach API routes the classifier
 	// does not know (default: refused).
 	AllowUnknownRoutes bool
@@ -110,6 +114,24 @@ type Options struct {
 	KeysReady func() bool                     // Descope's signing keys are loaded
 	Logger    *slog.Logger
 	Now       func() time.Time
+}
+
+// Limits are the gateway's abuse limits. Each limiter is keyed by client IP
+// or by user ID and bounded in memory.
+type Limits struct {
+	SignInPerIP   *ratelimit.Limiter
+	SignInPerUser *ratelimit.Limiter
+	FailuresPerIP *ratelimit.Limiter
+}
+
+// DefaultLimits: 30 sign-ins per IP at once then one every 2 s; 10 per user
+// then one every 6 s; 50 failed authentications per IP then one a second.
+func DefaultLimits(now func() time.Time) Limits {
+	return Limits{
+		SignInPerIP:   ratelimit.New(30, 2*time.Second, 100000, now),
+		SignInPerUser: ratelimit.New(10, 6*time.Second, 100000, now),
+		FailuresPerIP: ratelimit.New(50, time.Second, 100000, now),
+	}
 }
 
 type handler struct {
@@ -137,6 +159,16 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	def := DefaultLimits(opts.Now)
+	if opts.Limits.SignInPerIP == nil {
+		opts.Limits.SignInPerIP = def.SignInPerIP
+	}
+	if opts.Limits.SignInPerUser == nil {
+		opts.Limits.SignInPerUser = def.SignInPerUser
+	}
+	if opts.Limits.FailuresPerIP == nil {
+		opts.Limits.FailuresPerIP = def.FailuresPerIP
 	}
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}

@@ -97,6 +97,10 @@ type harness struct {
 
 type harnessOpts struct {
 	prefix    string
+	// realistic uses production settings: the default forced-JWKS interval
+	// and the default exchange limits (tests otherwise refetch freely).
+	realistic bool
+	limits    Limits
 	noMgmtKey bool
 	observer  Observer
 	prov      Provisioner
@@ -117,7 +121,11 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := descope.NewKeys(dc, descope.KeysOptions{ForcedInterval: time.Millisecond})
+	forced := time.Millisecond
+	if ho.realistic {
+		forced = 0 // the default
+	}
+	keys, err := descope.NewKeys(dc, descope.KeysOptions{ForcedInterval: forced})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +140,11 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ak, err := accesskey.New(accesskey.Options{Descope: dc, Verifier: verifier})
+	akOpts := accesskey.Options{Descope: dc, Verifier: verifier}
+	if ho.realistic {
+		akOpts.AllowExchange = accesskey.DefaultExchangeLimits(nil)
+	}
+	ak, err := accesskey.New(akOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +170,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 		Provisioner:     ho.prov,
 		Signer:          signer,
 		Observer:        ho.observer,
+		Limits:          ho.limits,
 		KeysReady:       keys.Ready,
 		Logger:          slog.New(slog.DiscardHandler),
 	})

@@ -141,6 +141,12 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, errBadRequest("expected application/json"))
 		return
 	}
+	ip := stateOf(ctx).clientIP.String()
+	if ok, wait := h.opts.Limits.SignInPerIP.Allow(ip); !ok {
+		stateOf(ctx).reason = "rate_limited"
+		writeJSONError(w, errTooMany(wait))
+		return
+	}
 	var req sessionRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -175,6 +181,11 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject)
 		}
+	}
+	if ok, wait := h.opts.Limits.SignInPerUser.Allow(tok.Subject); !ok {
+		stateOf(ctx).reason = "rate_limited"
+		writeJSONError(w, errTooMany(wait))
+		return
 	}
 	id := h.identityFromToken(tok, MethodCookie)
 	if id.Username == h.opts.AdminUsername {
