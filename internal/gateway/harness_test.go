@@ -96,11 +96,12 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	prefix    string
+	prefix string
 	// realistic uses production settings: the default forced-JWKS interval
 	// and the default exchange limits (tests otherwise refetch freely).
 	realistic bool
 	limits    Limits
+	upstream  http.Handler // replaces the recording fake MLflow
 	noMgmtKey bool
 	observer  Observer
 	prov      Provisioner
@@ -153,6 +154,11 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	up := newUpstream(t)
+	if ho.upstream != nil {
+		deny := httptest.NewServer(ho.upstream)
+		t.Cleanup(deny.Close)
+		up.srv = deny
+	}
 	upURL, _ := url.Parse(up.srv.URL)
 	h, err := New(Options{
 		ProjectID:       sim.ProjectID(),

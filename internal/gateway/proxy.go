@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,6 +135,9 @@ func (h *handler) modifyResponse(resp *http.Response) error {
 	// MLflow's basic-auth answers unknown users with a Basic challenge, which
 	// would pop up a browser password prompt for a credential nobody has.
 	resp.Header.Del("Www-Authenticate")
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return h.jsonDenial(resp)
+	}
 	if !h.isUIRoot(resp.Request) || resp.StatusCode != http.StatusOK ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("Content-Encoding") != "" {
 		return nil
@@ -154,6 +158,39 @@ func (h *handler) modifyResponse(resp *http.Response) error {
 	resp.ContentLength = int64(len(body))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	resp.Header.Set("Cache-Control", "no-store")
+	return nil
+}
+
+// maxDenialBody bounds what is read of an MLflow denial to rewrite it.
+const maxDenialBody = 64 << 10
+
+// jsonDenial gives MLflow's own refusals the MLflow error shape: its RBAC
+// answers 403 with the text "Permission denied", which the MLflow client and
+// scripts cannot read as an error code.
+func (h *handler) jsonDenial(resp *http.Response) error {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || resp.Header.Get("Content-Encoding") != "" {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDenialBody))
+	_ = resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("gateway: read mlflow denial: %w", err)
+	}
+	code, msg := codePermissionDenied, "permission denied"
+	if resp.StatusCode == http.StatusUnauthorized {
+		code, msg = codeUnauthenticated, "not authenticated"
+	}
+	if text := strings.TrimSpace(string(body)); text != "" && len(text) < 500 && !strings.ContainsAny(text, "<>") {
+		msg = text
+	}
+	out, err := json.Marshal(map[string]string{"error_code": code, "message": msg})
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(out))
+	resp.ContentLength = int64(len(out))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	resp.Header.Set("Content-Type", "application/json")
 	return nil
 }
 

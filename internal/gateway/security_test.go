@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -227,4 +228,27 @@ func TestRefreshTokenIsNotABearer(t *testing.T) {
 	if h.up.count() != 0 {
 		t.Error("reached MLflow")
 	}
+}
+
+func TestMLflowDenialsBecomeJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{upstream: httptestDenier(t)})
+	h.user(t, "U2bob")
+	sess, _ := h.mint(t, "U2bob", descopesim.MintOptions{})
+	resp, body := do(t, browser(t), "POST", h.gw.URL+"/api/2.0/mlflow/runs/create", map[string]string{"Authorization": "Bearer " + sess, "Content-Type": "application/json"}, `{"experiment_id":"1"}`)
+	if resp.StatusCode != http.StatusForbidden || errorCode(t, body) != "PERMISSION_DENIED" {
+		t.Fatalf("got %d %s, want 403 PERMISSION_DENIED JSON", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, "Permission denied") {
+		t.Errorf("MLflow's message lost: %s", body)
+	}
+}
+
+func httptestDenier(t *testing.T) http.Handler {
+	t.Helper()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "Permission denied")
+	})
 }
