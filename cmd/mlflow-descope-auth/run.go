@@ -24,6 +24,9 @@ commands:
   serve          run the gateway (and, unless --mlflow-url is given, MLflow)
   check-config   print the effective configuration (secrets masked) and exit
                  non-zero with one line per problem
+  verify         check the audit log's hash chain; exit non-zero if it is broken
+  explain ID     show the MLflow user, admin flag, roles and workspaces a Descope
+                 user (login ID or user ID) gets, and from which rule
   version        print the version
 
 Configuration comes from environment variables (see .env.example and
@@ -47,6 +50,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return serve(ctx, cfg, environ, stdout, stderr)
 	case "check-config":
 		return checkConfig(rest, environ, stdout, stderr)
+	case "explain":
+		return explainCmd(ctx, rest, environ, stdout, stderr)
+	case "verify":
+		return verify(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mlflow-descope-auth", version)
 		return nil
@@ -63,9 +70,15 @@ func load(args, environ []string) (*config.Config, error) {
 	return config.Load(config.Sources{Args: args, Environ: environ, ReadFile: os.ReadFile})
 }
 
-// loadConfig loads and validates, printing one line per problem.
+// loadConfig loads and validates (the role mapping file too), printing one
+// line per problem.
 func loadConfig(args, environ []string, stderr io.Writer) (*config.Config, error) {
 	cfg, err := load(args, environ)
+	if cfg != nil && cfg.RoleMappingFile != "" {
+		if _, merr := loadMapping(cfg); merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
@@ -85,6 +98,11 @@ func printProblems(w io.Writer, err error) {
 
 func checkConfig(args, environ []string, stdout, stderr io.Writer) error {
 	cfg, err := load(args, environ)
+	if cfg != nil && cfg.RoleMappingFile != "" {
+		if _, merr := loadMapping(cfg); merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
 	if cfg != nil {
 		if derr := cfg.Dump(stdout); derr != nil {
 			return derr

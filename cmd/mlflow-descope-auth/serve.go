@@ -31,12 +31,18 @@ const assertionTTL = 60 * time.Second
 func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	log.Info("starting", "version", version, "listen", cfg.ListenAddr(), "external_mlflow", cfg.ExternalMLflow())
+	tel, err := openTelemetry(ctx, cfg, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer tel.close() // after the HTTP server has drained: nothing accepted is lost
 
 	baseURL := descope.BaseURL(cfg.ProjectID, cfg.BaseURI)
 	dc, err := descope.New(descope.Options{
 		BaseURL:       baseURL,
 		ProjectID:     cfg.ProjectID,
 		ManagementKey: descope.Secret(cfg.ManagementKey.Reveal()),
+		HTTPClient:    tel.descopeHTTPClient(),
 		Logger:        log.With("component", "descope"),
 	})
 	if err != nil {
@@ -71,11 +77,11 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if err != nil {
 		return err
 	}
-	prov, err := newProvisioner(cfg, mlflowAdmin, log)
+	prov, err := newProvisioner(cfg, mlflowAdmin, dc, log, tel.hooks())
 	if err != nil {
 		return err
 	}
-	keyAuth, err := newKeyAuthenticator(cfg, dc, verifier, log)
+	keyAuth, err := newKeyAuthenticator(cfg, dc, verifier, log, tel.hooks())
 	if err != nil {
 		return err
 	}
@@ -86,6 +92,13 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		Cookies:   session.Cookies{Secure: cfg.SecureCookies()},
 		Logger:    log.With("component", "session"),
 	})
+	if err != nil {
+		return err
+	}
+	if err := tel.addCaches(verifier, keyAuth, prov, up); err != nil {
+		return err
+	}
+	adminPages, err := newAdminPages(cfg, tel, log, prov.explain, prov.syncStatus)
 	if err != nil {
 		return err
 	}
@@ -116,7 +129,11 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		Sessions:         sessions,
 		Keys:             keyAuth,
 		Provisioner:      prov,
+		Blocked:          prov.blocked,
+		WorkspaceAllowed: workspaceCheck(cfg, prov),
 		Signer:           signer,
+		Observer:         tel.observer(),
+		Admin:            adminPages,
 		Ready:            up.ready,
 		KeysReady:        keys.Ready,
 		Logger:           log.With("component", "gateway"),
@@ -143,7 +160,13 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	fmt.Fprintf(stdout, "mlflow-descope-auth listening on http://%s\n", ln.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
+	if err := tel.runBackground(gctx, g, cfg); err != nil {
+		ln.Close()
+		return err
+	}
+	tel.started(cfg)
 	g.Go(func() error { return keys.Run(gctx) })
+	g.Go(func() error { return prov.run(gctx, up) })
 	if up.run != nil {
 		g.Go(func() error { return up.run(gctx) })
 	}

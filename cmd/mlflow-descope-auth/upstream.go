@@ -41,7 +41,7 @@ func startUpstream(cfg *config.Config, secret []byte, environ []string, log *slo
 		Workers:           cfg.MLflowWorkers,
 		BaseEnv:           environ,
 		WorkDir:           workDir,
-		Logger:            log.With("component", "mlflow"),
+		Logger:            log,
 	})
 	if err != nil {
 		return nil, err

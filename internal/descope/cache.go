@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,16 @@ type tokenCache struct {
 	mu  sync.Mutex
 	max int
 	m   map[cacheKey]cacheEntry
+
+	hits, misses atomic.Uint64
+}
+
+// CacheStats counts lookups in the verified-token cache since the Verifier
+// was created.
+type CacheStats struct {
+	Hits    uint64 // a cached token was returned
+	Misses  uint64 // the token was verified with its signature
+	Entries int    // tokens cached now
 }
 
 type cacheKey struct {
@@ -46,14 +57,17 @@ func (c *tokenCache) get(k cacheKey, now time.Time, current func(kid string) *pu
 	e, ok := c.m[k]
 	c.mu.Unlock()
 	if !ok {
+		c.misses.Add(1)
 		return nil, false
 	}
 	if !now.Before(e.tok.Expiry) || !sameKey(current(e.tok.KeyID), e.key) {
 		c.mu.Lock()
 		delete(c.m, k)
 		c.mu.Unlock()
+		c.misses.Add(1)
 		return nil, false
 	}
+	c.hits.Add(1)
 	return e.tok, true
 }
 
@@ -87,6 +101,13 @@ func (c *tokenCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
+}
+
+func (c *tokenCache) stats() CacheStats {
+	if c == nil {
+		return CacheStats{}
+	}
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: c.len()}
 }
 
 func sameKey(a, b *publicKey) bool {

@@ -57,7 +57,8 @@ type Observer interface {
 // RequestInfo describes a completed request for observers.
 type RequestInfo struct {
 	RequestID string
-	Route     string
+	Route     string // route family, or the gateway's own route name
+	Pattern   string // MLflow's route pattern, e.g. /api/2.0/mlflow/runs/log-batch
 	RPC       string
 	Status    int
 	Elapsed   time.Duration

@@ -124,7 +124,7 @@ func (h *handler) logAccess(next http.Handler) http.Handler {
 			RequestID: s.id, Route: s.route, RPC: s.rpc, Status: rec.status, Elapsed: elapsed,
 			ClientIP: s.clientIP, Identity: s.identity, Reason: s.reason, Proxied: s.proxied,
 			MLflowDenied: s.proxied && (rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden),
-			Method:       r.Method, IDs: s.ids,
+			Method:       r.Method, IDs: s.ids, Pattern: s.mlRoute.Pattern,
 		})
 	})
 }

@@ -182,7 +182,9 @@ func inheritEnv(kv string) bool {
 		strings.HasPrefix(upper, "_MLFLOW_"),
 		upper == envFlaskSecretKey,
 		upper == "MLFLOW_TRACKING_TOKEN",
-		upper == "MLFLOW_TRACKING_PASSWORD":
+		upper == "MLFLOW_TRACKING_PASSWORD",
+		// With it set, MLflow serves its own /metrics to any signed-in user.
+		upper == "PROMETHEUS_MULTIPROC_DIR":
 		return false
 	}
 	return true

@@ -63,8 +63,10 @@ type Options struct {
 	// OnDisabled, if set, is told (once per run) about each blocked user ID,
 	// e.g. to drop their sessions.
 	OnDisabled func(userID string)
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// OnRun, if set, is told about every completed run (audit, metrics).
+	OnRun  func(Report, error)
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Sleep waits d or until ctx ends (default: a timer); tests shorten it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -141,6 +143,9 @@ func (s *Syncer) Blocked(userID string) bool {
 func (s *Syncer) Run(ctx context.Context) error {
 	for {
 		rep, err := s.RunOnce(ctx)
+		if ctx.Err() == nil && s.opts.OnRun != nil {
+			s.opts.OnRun(rep, err)
+		}
 		if err != nil && ctx.Err() == nil {
 			s.opts.Logger.Warn("user sync failed", "err", err)
 		} else if err == nil {
@@ -162,10 +167,10 @@ func (s *Syncer) managed(username string) bool {
 // RunOnce makes one full pass. It returns an error, having changed nothing
 // for users it could not see, if the user list could not be read completely
 // (Descope down, rate limits beyond MaxRetries, MLflow down).
-func (s *Syncer) RunOnce(ctx context.Context) (Report, error) {
+func (s *Syncer) RunOnce(ctx context.Context) (rep Report, err error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	rep := Report{Started: s.opts.Now(), Failed: map[string]string{}}
+	rep = Report{Started: s.opts.Now(), Failed: map[string]string{}}
 	defer func() { rep.Finished = s.opts.Now() }()
 	mlUsers, err := s.opts.MLflow.Users(ctx)
 	if err != nil {

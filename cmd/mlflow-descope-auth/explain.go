@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+)
+
+// explainCmd prints which MLflow user, admin flag, roles and workspaces a
+// Descope user gets, and from which rule. It needs DESCOPE_MANAGEMENT_KEY to
+// look the user up.
+func explainCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	var id string
+	var rest []string
+	for _, a := range args {
+		if id == "" && len(a) > 0 && a[0] != '-' {
+			id = a
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if id == "" {
+		fmt.Fprintln(stderr, "usage: mlflow-descope-auth explain <login id or user id> [flags]")
+		return errReported
+	}
+	cfg, err := loadConfig(rest, environ, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.ManagementKey == "" {
+		fmt.Fprintln(stderr, "explain needs DESCOPE_MANAGEMENT_KEY to look the user up in Descope")
+		return errReported
+	}
+	mapping, err := loadMapping(cfg)
+	if err != nil {
+		printProblems(stderr, err)
+		return errReported
+	}
+	dc, err := descope.New(descope.Options{
+		BaseURL:       descope.BaseURL(cfg.ProjectID, cfg.BaseURI),
+		ProjectID:     cfg.ProjectID,
+		ManagementKey: descope.Secret(cfg.ManagementKey.Reveal()),
+	})
+	if err != nil {
+		return err
+	}
+	return provision.Explain(ctx, provision.ExplainDeps{
+		Descope: dc, Mapping: mapping, AdminRoles: cfg.AdminRoles, Workspaces: cfg.EnableWorkspaces,
+	}, id, stdout)
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/usersync"
+)
+
+// provisioner joins the pieces that make MLflow follow Descope: the role
+// mapping, the per-request reconciliation, and the sync job.
+type provisioner struct {
+	p          *provision.Provisioner
+	mapping    *rolemap.Mapping
+	adminRoles []string
+	workspaces bool
+	syncer     *usersync.Syncer // nil without a management key
+	lastSync   atomic.Pointer[syncOutcome]
+	log        *slog.Logger
+	dc         *descope.Client
+	mlflow     *mlflow.Client
+
+	syncInterval time.Duration
+}
+
+// loadMapping reads the role mapping file, if one is configured.
+func loadMapping(cfg *config.Config) (*rolemap.Mapping, error) {
+	if cfg.RoleMappingFile == "" {
+		return rolemap.Empty(), nil
+	}
+	m, err := rolemap.Load(cfg.RoleMappingFile)
+	if err != nil {
+		return nil, fmt.Errorf("DESCOPE_ROLE_MAPPING_FILE: %w", err)
+	}
+	return m, nil
+}
+
+func newProvisioner(cfg *config.Config, client *mlflow.Client, dc *descope.Client, log *slog.Logger, h hooks) (*provisioner, error) {
+	mapping, err := loadMapping(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &provisioner{mapping: mapping, adminRoles: cfg.AdminRoles, workspaces: cfg.EnableWorkspaces, log: log, dc: dc, mlflow: client, syncInterval: cfg.SyncInterval}
+	a.p, err = provision.New(provision.Options{
+		MLflow:     client,
+		Mapping:    mapping,
+		AdminRoles: cfg.AdminRoles,
+		Workspaces: cfg.EnableWorkspaces,
+		Blocked:    a.blocked,
+		OnChange:   h.onProvision,
+		Logger:     log.With("component", "provision"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if dc.HasManagementKey() && cfg.SyncInterval > 0 {
+		a.syncer, err = usersync.New(usersync.Options{
+			Descope:       dc,
+			MLflow:        client,
+			Provisioner:   a.p,
+			AdminUsername: cfg.AdminUsername,
+			Interval:      cfg.SyncInterval,
+			OnRun: func(rep usersync.Report, err error) {
+				a.lastSync.Store(&syncOutcome{report: rep, err: err})
+				if h.onSyncRun != nil {
+					h.onSyncRun(rep, err)
+				}
+			},
+			Logger: log.With("component", "usersync"),
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// subject is what provisioning needs from an identity.
+func (a *provisioner) subject(id *gateway.Identity) provision.Subject {
+	if id.Token == nil {
+		return provision.Subject{Username: id.Username, Admin: id.Admin}
+	}
+	s := provision.SubjectFromToken(id.Username, id.Token)
+	s.Admin = id.Admin
+	return s
+}
+
+// Ensure implements gateway.Provisioner.
+func (a *provisioner) Ensure(ctx context.Context, id *gateway.Identity) error {
+	return a.p.Ensure(ctx, a.subject(id))
+}
+
+// blocked reports users the sync job found disabled or deleted in Descope.
+func (a *provisioner) blocked(userID string) bool {
+	return a.syncer != nil && a.syncer.Blocked(userID)
+}
+
+// workspaceAllowed lets a request name only a workspace of a tenant its
+// identity belongs to (admins: any).
+func (a *provisioner) workspaceAllowed(id *gateway.Identity, workspace string) bool {
+	if id.Admin {
+		return true
+	}
+	return rolemap.AllowedWorkspace(a.p.Resolve(a.subject(id)), workspace)
+}
+
+// run brings MLflow's managed roles in line with the mapping once MLflow
+// answers, then runs the sync job until ctx ends. A mapping MLflow refuses
+// stops the gateway: serving with half-applied permissions would be worse.
+func (a *provisioner) run(ctx context.Context, up *upstream) error {
+	if up.sup != nil {
+		if err := up.sup.WaitReady(ctx); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}
+	}
+	events, err := a.p.SyncRoles(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("apply role mapping: %w", err)
+	}
+	a.log.Info("role mapping applied", "changes", len(events))
+	if a.syncer == nil {
+		return nil
+	}
+	return a.syncer.Run(ctx)
+}
+
+// explain writes what a Descope user gets in MLflow, and why.
+func (a *provisioner) explain(ctx context.Context, id string, w io.Writer) error {
+	return provision.Explain(ctx, provision.ExplainDeps{
+		Descope: a.dc, Mapping: a.mapping, AdminRoles: a.adminRoles, Workspaces: a.workspaces, MLflow: a.mlflow,
+	}, id, w)
+}
+
+// syncStatus describes the sync job for the admin page.
+func (a *provisioner) syncStatus() any {
+	if a.syncer == nil {
+		return map[string]any{"enabled": false, "why": "needs DESCOPE_MANAGEMENT_KEY and DESCOPE_SYNC_INTERVAL > 0"}
+	}
+	st := map[string]any{"enabled": true, "interval": a.syncInterval.String()}
+	if last := a.lastSync.Load(); last != nil {
+		st["last_run"] = last.report
+		if last.err != nil {
+			st["last_error"] = last.err.Error()
+		}
+	} else {
+		st["last_run"] = "not yet"
+	}
+	return st
+}
+
+type syncOutcome struct {
+	report usersync.Report
+	err    error
+}
+
+// workspaceCheck is the gateway's workspace rule, only when MLflow runs
+// with workspaces.
+func workspaceCheck(cfg *config.Config, a *provisioner) func(*gateway.Identity, string) bool {
+	if !cfg.EnableWorkspaces {
+		return nil
+	}
+	return a.workspaceAllowed
+}
