@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -146,17 +145,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		// No whole-request read or write timeout: artifact transfers may take
-		// many minutes. Slow clients are bounded by the header timeout and
-		// by the idle timeout between requests.
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := newServer(ctx, handler, log, serverLimits{})
 	fmt.Fprintf(stdout, "mlflow-descope-auth listening on http://%s\n", ln.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)

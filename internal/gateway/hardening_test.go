@@ -79,3 +79,43 @@ func pathOnly(p string) string {
 	}
 	return p
 }
+
+func TestWorkspaceAndBlockedChecks(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.user(t, "U2tenantA")
+	h.user(t, "U2gone")
+	// Rebuild the gateway with the two hooks; the harness's own has none.
+	sess, _ := h.mint(t, "U2tenantA", descopesim.MintOptions{})
+	gone, _ := h.mint(t, "U2gone", descopesim.MintOptions{})
+	gw := h.withOptions(t, func(o *Options) {
+		o.Blocked = func(userID string) bool { return userID == "U2gone" }
+		o.WorkspaceAllowed = func(id *Identity, ws string) bool { return ws == "" || ws == "team-a" }
+	})
+	tests := []struct {
+		name   string
+		token  string
+		hdr    map[string]string
+		status int
+	}{
+		{"own workspace", sess, map[string]string{"X-MLFLOW-WORKSPACE": "team-a"}, 200},
+		{"no workspace", sess, nil, 200},
+		{"other tenant's workspace", sess, map[string]string{"X-MLFLOW-WORKSPACE": "team-b"}, 403},
+		{"underscore spelling", sess, map[string]string{"X_MLFLOW_WORKSPACE": "team-b"}, 403},
+		{"two spellings", sess, map[string]string{"X-MLFLOW-WORKSPACE": "team-a", "X_MLFLOW_WORKSPACE": "team-b"}, 403},
+		{"user disabled in Descope", gone, nil, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", gw+"/api/2.0/mlflow/experiments/search", nil)
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+			for k, v := range tt.hdr {
+				req.Header[k] = []string{v}
+			}
+			resp, body := send(t, http.DefaultClient, req)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+		})
+	}
+}

@@ -93,6 +93,7 @@ type harness struct {
 	gw       *httptest.Server
 	sessions *session.Manager
 	keys     *accesskey.Authenticator
+	opts     Options
 }
 
 type harnessOpts struct {
@@ -160,7 +161,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 		up.srv = deny
 	}
 	upURL, _ := url.Parse(up.srv.URL)
-	h, err := New(Options{
+	opts := Options{
 		ProjectID:       sim.ProjectID(),
 		FlowID:          "sign-up-or-in",
 		WebComponentURL: sim.URL() + "/sim/web-component.js",
@@ -179,13 +180,29 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 		Limits:          ho.limits,
 		KeysReady:       keys.Ready,
 		Logger:          slog.New(slog.DiscardHandler),
-	})
+	}
+	h, err := New(opts)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	gw := httptest.NewServer(h)
 	t.Cleanup(gw.Close)
-	return &harness{sim: sim, up: up, gw: gw, sessions: sessions, keys: ak}
+	return &harness{sim: sim, up: up, gw: gw, sessions: sessions, keys: ak, opts: opts}
+}
+
+// withOptions starts a second gateway on the same simulator and upstream,
+// with changed options, and returns its URL.
+func (h *harness) withOptions(t testing.TB, change func(*Options)) string {
+	t.Helper()
+	o := h.opts
+	change(&o)
+	handler, err := New(o)
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // user creates a Descope user in the simulator.
