@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -177,4 +178,51 @@ func workspaceCheck(cfg *config.Config, a *provisioner) func(*gateway.Identity, 
 		return nil
 	}
 	return a.workspaceAllowed
+}
+
+// sameAsUser is the rule for keys bound to a user: the key shares the user's
+// MLflow username only when its own roles and tenants resolve to exactly the
+// MLflow permissions the user's roles do. MLflow keeps one admin flag and one
+// set of roles per username, so a key with other roles gets its own MLflow
+// user instead of flipping the person's permissions back and forth.
+func (a *provisioner) sameAsUser(keyToken *descope.Token, u *descope.User) bool {
+	keySubj := provision.SubjectFromToken(u.UserID, keyToken)
+	keySubj.Admin = hasAnyRole(keyToken.ProjectRoles(), a.adminRoles)
+	userSubj := provision.SubjectFromUser(u, nil)
+	userSubj.Admin = hasAnyRole(u.RoleNames, a.adminRoles)
+	return samePermissions(a.p.Resolve(keySubj), a.p.Resolve(userSubj))
+}
+
+func samePermissions(x, y rolemap.Result) bool {
+	if x.Admin != y.Admin || len(x.Roles) != len(y.Roles) || len(x.Workspaces) != len(y.Workspaces) {
+		return false
+	}
+	roles := map[[2]string]bool{}
+	for _, r := range x.Roles {
+		roles[[2]string{r.Name, r.Workspace}] = true
+	}
+	for _, r := range y.Roles {
+		if !roles[[2]string{r.Name, r.Workspace}] {
+			return false
+		}
+	}
+	ws := map[[2]string]bool{}
+	for _, w := range x.Workspaces {
+		ws[[2]string{w.Name, w.Permission}] = true
+	}
+	for _, w := range y.Workspaces {
+		if !ws[[2]string{w.Name, w.Permission}] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasAnyRole(have, want []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -80,7 +81,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if err != nil {
 		return err
 	}
-	keyAuth, err := newKeyAuthenticator(cfg, dc, verifier, log, tel.hooks())
+	keyAuth, err := newKeyAuthenticator(cfg, dc, verifier, prov, log, tel.hooks())
 	if err != nil {
 		return err
 	}
@@ -109,7 +110,12 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if cfg.StaticPrefix != "" && redirect == "/" {
 		redirect = cfg.StaticPrefix + "/"
 	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
+	}
 	handler, err := gateway.New(gateway.Options{
+		LocalOrigins:     localOrigins(ln.Addr()),
 		ProjectID:        cfg.ProjectID,
 		FlowID:           cfg.FlowID,
 		AdminFlowID:      cfg.AdminFlowID,
@@ -138,13 +144,10 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		Logger:           log.With("component", "gateway"),
 	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr())
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
-	}
 	srv := newServer(ctx, handler, log, serverLimits{})
 	fmt.Fprintf(stdout, "mlflow-descope-auth listening on http://%s\n", ln.Addr())
 
@@ -215,4 +218,24 @@ func healthCheck(base *url.URL, prefix string) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// localOrigins are the origins a browser on this machine may use to reach a
+// gateway listening on addr, when no public URL is configured.
+func localOrigins(addr net.Addr) []string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	port := strconv.Itoa(tcp.Port)
+	out := []string{"http://" + net.JoinHostPort(tcp.IP.String(), port)}
+	if tcp.IP.IsLoopback() {
+		for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+			o := "http://" + net.JoinHostPort(h, port)
+			if o != out[0] {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }

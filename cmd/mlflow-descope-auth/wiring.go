@@ -19,9 +19,10 @@ func newMLflowAdmin(cfg *config.Config, base *url.URL, signer *assertion.Signer)
 	return mlflow.NewClient(base.JoinPath(cfg.StaticPrefix).String(), cfg.AdminUsername, mlflow.SignerFunc(signer), hc)
 }
 
-func newKeyAuthenticator(cfg *config.Config, dc *descope.Client, v *descope.Verifier, log *slog.Logger, h hooks) (gateway.KeyAuthenticator, error) {
+func newKeyAuthenticator(cfg *config.Config, dc *descope.Client, v *descope.Verifier, prov *provisioner, log *slog.Logger, h hooks) (gateway.KeyAuthenticator, error) {
 	return accesskey.New(accesskey.Options{
 		Descope: dc, Verifier: v, OnExchange: h.onExchange, Logger: log.With("component", "accesskey"),
 		AllowExchange: accesskey.DefaultExchangeLimits(nil),
+		SameAsUser:    prov.sameAsUser,
 	})
 }

@@ -85,6 +85,12 @@ type Options struct {
 	KeyInfoTTL time.Duration
 	// MaxEntries bounds each cache (default 10000).
 	MaxEntries int
+	// SameAsUser decides whether a key bound to a user may act under the
+	// user's own MLflow username: only when the key's token grants the same
+	// MLflow permissions as the user's own roles. Otherwise the key gets its
+	// own username (Username), so neither ever changes the other's MLflow
+	// permissions. nil: a bound key always shares its user's username.
+	SameAsUser func(keyToken *descope.Token, user *descope.User) bool
 	// AllowExchange, if set, is asked before a key that is in neither cache
 	// is sent to Descope; it rate-limits exchanges per client address.
 	AllowExchange func(clientIP netip.Addr) (bool, time.Duration)
@@ -170,21 +176,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, key string, clientIP n
 		return &id, nil
 	}
 	a.misses.Add(1)
-	if a.opts.AllowExchange != nil {
-		if ok, wait := a.opts.AllowExchange(clientIP); !ok {
-			return nil, &rateLimited{retryAfter: wait}
-		}
-	}
 	v, err, _ := a.flights.Do(hk, func() (any, error) {
 		if id, ok := a.valid.get(hk, a.opts.Now()); ok {
 			return id, nil
+		}
+		// Charged once per real exchange: requests that join this flight
+		// share its answer and cost Descope nothing.
+		if a.opts.AllowExchange != nil {
+			if ok, wait := a.opts.AllowExchange(clientIP); !ok {
+				return nil, &rateLimited{retryAfter: wait}
+			}
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
 		id, err := a.exchange(fctx, key)
 		a.opts.OnExchange(id.KeyID, err)
 		if err != nil {
-			if !errors.Is(err, descope.ErrUnavailable) && !errors.Is(err, descope.ErrKeysUnavailable) {
+			if errors.Is(err, ErrRejected) {
 				now := a.opts.Now()
 				a.invalid.put(hk, err, now.Add(a.opts.RejectFor), now)
 			}
@@ -229,7 +237,6 @@ func (a *Authenticator) exchange(ctx context.Context, key string) (Identity, err
 		}
 		if info.BoundUserID != "" {
 			id.UserID = info.BoundUserID
-			id.Username = info.BoundUserID
 			if u, err := a.opts.Descope.UserByID(ctx, info.BoundUserID); err == nil {
 				id.Email, id.Name = u.Email, u.Name
 				if len(u.LoginIDs) > 0 {
@@ -237,6 +244,9 @@ func (a *Authenticator) exchange(ctx context.Context, key string) (Identity, err
 				}
 				if u.Status != "" && u.Status != "enabled" {
 					return Identity{}, fmt.Errorf("%w: the key's user is %s", ErrRejected, u.Status)
+				}
+				if a.opts.SameAsUser == nil || a.opts.SameAsUser(tok, u) {
+					id.Username = info.BoundUserID
 				}
 			} else if !errors.Is(err, descope.ErrRejected) {
 				return Identity{}, fmt.Errorf("accesskey: load key owner: %w", err)
@@ -304,6 +314,14 @@ func permitted(list []string, ip netip.Addr) bool {
 // CacheStats reports how often Authenticate was answered from memory.
 func (a *Authenticator) CacheStats() CacheStats {
 	return CacheStats{Hits: a.hits.Load(), Misses: a.misses.Load()}
+}
+
+// Cached reports whether key was exchanged and accepted before and its token
+// is still being reused: no Descope call would be needed.
+func (a *Authenticator) Cached(key string) bool {
+	h := sha256.Sum256([]byte(key))
+	_, ok := a.valid.get(string(h[:]), a.opts.Now())
+	return ok
 }
 
 // Forget drops every cached answer (after a key is revoked, say).

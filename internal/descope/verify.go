@@ -175,6 +175,17 @@ func (v *Verifier) Verify(ctx context.Context, raw string, kind Kind) (*Token, e
 // verified tokens (all zero when the cache is disabled).
 func (v *Verifier) CacheStats() CacheStats { return v.cache.stats() }
 
+// Cached reports whether raw verified as kind before and still would,
+// without any signature work: for callers that must shed load but keep
+// serving credentials they already trust.
+func (v *Verifier) Cached(raw string, kind Kind) bool {
+	if len(raw) > v.maxBytes {
+		return false
+	}
+	_, ok := v.cache.get(cacheKey{sum: sha256.Sum256([]byte(raw)), kind: kind}, v.now(), v.keys.cached)
+	return ok
+}
+
 // headerKID checks the JOSE header beyond alg (which the parser has
 // already limited to allowedAlgs).
 func headerKID(t *jwt.Token) (string, error) {

@@ -140,3 +140,34 @@ func TestSignInLimits(t *testing.T) {
 		t.Errorf("5th sign-in of one user within the limit window: %d, want 429", last)
 	}
 }
+
+// TestFloodDoesNotLockOutKnownUsers: an address over its failure budget gets
+// 429 for new credentials, but a user behind it whose session was verified
+// before keeps working.
+func TestFloodDoesNotLockOutKnownUsers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{limits: Limits{FailuresPerIP: ratelimit.New(5, time.Hour, 100, nil)}})
+	h.user(t, "U2neighbour")
+	h.user(t, "U2late")
+	good, _ := h.mint(t, "U2neighbour", descopesim.MintOptions{})
+	late, _ := h.mint(t, "U2late", descopesim.MintOptions{})
+	get := func(token string) int {
+		resp, _ := do(t, browser(t), "GET", h.gw.URL+"/api/2.0/mlflow/experiments/search", map[string]string{"Authorization": "Bearer " + token}, "")
+		return resp.StatusCode
+	}
+	if s := get(good); s != 200 {
+		t.Fatalf("before the flood: %d", s)
+	}
+	for range 10 {
+		get("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.bogus")
+	}
+	if s := get("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.bogus2"); s != http.StatusTooManyRequests {
+		t.Errorf("flooding address: %d, want 429", s)
+	}
+	if s := get(good); s != 200 {
+		t.Errorf("known session from the flooded address: %d, want 200", s)
+	}
+	if s := get(late); s != http.StatusTooManyRequests {
+		t.Errorf("a session never verified before, from the flooded address: %d, want 429", s)
+	}
+}

@@ -59,7 +59,7 @@ func (h *handler) authenticateOnce(w http.ResponseWriter, r *http.Request) (*Ide
 	ctx := r.Context()
 	// A client address with many failed attempts gets no more verification
 	// work (signatures, JWKS refetches, Descope calls) until it slows down.
-	if blocked, wait := h.opts.Limits.FailuresPerIP.Blocked(stateOf(ctx).clientIP.String()); blocked && hasCredential(r, h.opts.Sessions) {
+	if blocked, wait := h.opts.Limits.FailuresPerIP.Blocked(stateOf(ctx).clientIP.String()); blocked && hasCredential(r, h.opts.Sessions) && !h.knownGood(r) {
 		return nil, h.failed(MethodNone, "rate_limited", errors.New("too many failed authentications"), errTooMany(wait))
 	}
 	values := r.Header.Values("Authorization")
@@ -199,6 +199,37 @@ func hasAny(have, want []string) bool {
 		}
 	}
 	return false
+}
+
+// knownGood reports whether the request's credential was verified before and
+// is still trusted from cache: such a request costs no verification work, so
+// an address flooding bogus credentials does not lock out the valid users
+// behind it (a shared NAT, a CI egress).
+func (h *handler) knownGood(r *http.Request) bool {
+	v, ok := h.opts.Verifier.(interface {
+		Cached(raw string, kind descope.Kind) bool
+	})
+	if !ok {
+		return false
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, cred, _ := strings.Cut(auth, " ")
+		cred = strings.TrimSpace(cred)
+		if strings.EqualFold(scheme, "basic") {
+			raw, err := base64.StdEncoding.DecodeString(cred)
+			if err != nil {
+				return false
+			}
+			_, cred, _ = strings.Cut(string(raw), ":")
+		}
+		if looksLikeJWT(cred) {
+			return v.Cached(cred, descope.KindSession)
+		}
+		k, ok := h.opts.Keys.(interface{ Cached(key string) bool })
+		return ok && k.Cached(cred)
+	}
+	s, _ := h.opts.Sessions.Cookies().Read(r)
+	return s != "" && v.Cached(s, descope.KindSession)
 }
 
 func hasCredential(r *http.Request, sm *session.Manager) bool {

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
@@ -74,13 +75,18 @@ type RequestInfo struct {
 
 // Options configures the gateway handler.
 type Options struct {
-	ProjectID         string
-	FlowID            string
-	AdminFlowID       string
-	RedirectURL       string // default landing page after sign-in
-	WebComponentURL   string // script URL of <descope-wc>
-	DescopeBaseURL    string // the Descope API origin the page talks to
-	PublicURL         *url.URL
+	ProjectID       string
+	FlowID          string
+	AdminFlowID     string
+	RedirectURL     string // default landing page after sign-in
+	WebComponentURL string // script URL of <descope-wc>
+	DescopeBaseURL  string // the Descope API origin the page talks to
+	PublicURL       *url.URL
+	// LocalOrigins are the origins a browser may use to reach the gateway
+	// when PublicURL is not set (http://127.0.0.1:5000, http://localhost:5000
+	// …). A request whose Host is none of them gets the first; the Host
+	// header is never trusted beyond this list.
+	LocalOrigins      []string
 	StaticPrefix      string
 	TrustedProxies    []netip.Prefix
 	AdminRoles        []string
@@ -218,14 +224,20 @@ func originOf(u *url.URL) string {
 }
 
 // originFor is the gateway's origin as the client sees it: the configured
-// public URL, or else the request's own scheme and Host. Comparing Origin
-// against the request's Host is sound: a cross-site page cannot make a
-// victim's browser send a forged Host and a matching Origin together.
+// public URL or, without one, whichever of the local origins the request's
+// Host names (the first one otherwise).
 func (h *handler) originFor(r *http.Request) string {
 	if h.origin != "" {
 		return h.origin
 	}
-	return h.ips.forwardedProto(r) + "://" + r.Host
+	o := "http://" + r.Host
+	if slices.Contains(h.opts.LocalOrigins, o) {
+		return o
+	}
+	if len(h.opts.LocalOrigins) > 0 {
+		return h.opts.LocalOrigins[0]
+	}
+	return "http://localhost"
 }
 
 type nopObserver struct{}

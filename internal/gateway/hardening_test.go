@@ -36,6 +36,7 @@ func TestAmbiguousRequestsAreRefused(t *testing.T) {
 		{"backslash", "GET", "/api/2.0/mlflow%5Cexperiments/search", "", bearer, 400},
 		{"unknown API route", "POST", "/api/2.0/mlflow/secret-admin-thing", `{}`, bearer, 403},
 		{"unknown API route as admin", "POST", "/api/2.0/mlflow/secret-admin-thing", `{}`, map[string]string{"Authorization": "Bearer " + rootSess, "Content-Type": "application/json"}, 200},
+		{"GraphQL by GET", "GET", "/graphql?query=%7Bx%7D", "", bearer, 400},
 		{"plain request", "POST", "/api/2.0/mlflow/experiments/create", `{"name":"ok"}`, bearer, 200},
 	}
 	for _, tt := range tests {

@@ -181,11 +181,14 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 		KeysReady:       keys.Ready,
 		Logger:          slog.New(slog.DiscardHandler),
 	}
+	gw := httptest.NewUnstartedServer(nil)
+	opts.LocalOrigins = []string{"http://" + gw.Listener.Addr().String()}
 	h, err := New(opts)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
-	gw := httptest.NewServer(h)
+	gw.Config.Handler = h
+	gw.Start()
 	t.Cleanup(gw.Close)
 	return &harness{sim: sim, up: up, gw: gw, sessions: sessions, keys: ak, opts: opts}
 }
@@ -196,11 +199,14 @@ func (h *harness) withOptions(t testing.TB, change func(*Options)) string {
 	t.Helper()
 	o := h.opts
 	change(&o)
+	srv := httptest.NewUnstartedServer(nil)
+	o.LocalOrigins = []string{"http://" + srv.Listener.Addr().String()}
 	handler, err := New(o)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
-	srv := httptest.NewServer(handler)
+	srv.Config.Handler = handler
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -203,10 +203,21 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": session.SafeRedirect(req.Next, h.opts.RedirectURL)})
 }
 
+// confirmLogout asks before signing out: sign-out is a POST from this
+// origin, so another site cannot sign people out by sending them a link.
+func (h *handler) confirmLogout(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "logout-confirm.html", map[string]any{"Prefix": h.opts.StaticPrefix})
+}
+
 // logout revokes the refresh token at Descope and clears the cookies. A
-// failure to reach Descope still signs the browser out.
+// failure to reach Descope still signs the browser out. It must come from
+// this origin.
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !h.sameOrigin(r) {
+		h.authFailed(w, r, h.failed(MethodCookie, "cross_origin", errors.New("cross-origin sign-out"), errForbidden("cross-origin request refused")))
+		return
+	}
 	cookies := h.opts.Sessions.Cookies()
 	sessionJWT, refreshJWT := cookies.Read(r)
 	// Only tokens that verify are remembered as revoked, and only until the

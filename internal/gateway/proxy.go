@@ -289,6 +289,13 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) 
 		writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this API route is not known to the gateway"})
 		return false
 	}
+	if rt.Family == classify.FamilyGraphQL && r.Method != http.MethodPost {
+		// MLflow reads GraphQL only from a POST body; anything else ends in
+		// its 500 page, which the MLflow client would retry.
+		s.reason = "graphql_not_post"
+		writeJSONError(w, errBadRequest("GraphQL queries are sent with POST and a JSON body"))
+		return false
+	}
 	body, err := h.classes.ReadBody(rt, r)
 	if err != nil {
 		h.refuse(w, r, err)

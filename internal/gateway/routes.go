@@ -25,7 +25,7 @@ func (h *handler) routes() http.Handler {
 	}
 	mux.Handle("GET "+p+"/auth/login", setRoute("auth_login", http.HandlerFunc(h.showLogin)))
 	mux.Handle("POST "+p+"/auth/session", setRoute("auth_session", http.HandlerFunc(h.createSession)))
-	mux.Handle("GET "+p+"/auth/logout", setRoute("auth_logout", http.HandlerFunc(h.logout)))
+	mux.Handle("GET "+p+"/auth/logout", setRoute("auth_logout", http.HandlerFunc(h.confirmLogout)))
 	mux.Handle("POST "+p+"/auth/logout", setRoute("auth_logout", http.HandlerFunc(h.logout)))
 	mux.Handle("GET "+p+"/auth/whoami", setRoute("auth_whoami", http.HandlerFunc(h.whoami)))
 	mux.Handle("GET "+p+"/auth/static/", setRoute("auth_static",

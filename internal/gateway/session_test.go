@@ -269,7 +269,19 @@ func TestLogout(t *testing.T) {
 	sess, ref := h.mint(t, "U2frank", descopesim.MintOptions{})
 	c := browser(t)
 	h.signIn(t, c, sess, ref).Body.Close()
+	// A GET (a link from anywhere) only asks; a cross-site POST is refused.
 	resp, body := do(t, c, "GET", h.gw.URL+"/auth/logout", map[string]string{"Accept": "text/html"}, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `method="post"`) {
+		t.Fatalf("logout confirmation: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = do(t, c, "POST", h.gw.URL+"/auth/logout", map[string]string{"Origin": "https://evil.example"}, "")
+	if resp.StatusCode != http.StatusForbidden || h.sim.Count("/v1/auth/logout") != 0 {
+		t.Fatalf("cross-site sign-out: %d, Descope logouts %d", resp.StatusCode, h.sim.Count("/v1/auth/logout"))
+	}
+	if r, _ := do(t, c, "GET", h.gw.URL+"/api/2.0/mlflow/experiments/search", nil, ""); r.StatusCode != 200 {
+		t.Fatalf("session gone after a refused sign-out: %d", r.StatusCode)
+	}
+	resp, body = do(t, c, "POST", h.gw.URL+"/auth/logout", map[string]string{"Origin": h.gw.URL, "Accept": "text/html"}, "")
 	if resp.StatusCode != 200 || !strings.Contains(body, "/auth/login") {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}

@@ -119,7 +119,9 @@ func New(tb testing.TB, o Options) *Gateway {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	srv := httptest.NewUnstartedServer(nil)
 	h, err := gateway.New(gateway.Options{
+		LocalOrigins:      []string{"http://" + srv.Listener.Addr().String()},
 		ProjectID:         sim.ProjectID(),
 		FlowID:            "sign-up-or-in",
 		AdminFlowID:       o.AdminFlowID,
@@ -143,7 +145,9 @@ func New(tb testing.TB, o Options) *Gateway {
 		tb.Fatalf("gateway.New: %v", err)
 	}
 	g.Handler = h
-	g.Server = httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
+	g.Server = srv
 	tb.Cleanup(g.Server.Close)
 	g.URL = g.Server.URL
 	return g

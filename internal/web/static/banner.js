@@ -15,20 +15,27 @@
       name.id = "mda-user";
       name.textContent = who.display_name + (who.admin ? " (admin)" : "");
       name.title = "MLflow user: " + who.username;
-      var out = document.createElement("a");
+      // Signing out is a same-origin POST: a link another site could make
+      // a browser follow would sign people out at will.
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = base + "/auth/logout";
+      form.setAttribute("style", "display:inline;margin:0 0 0 10px");
+      var out = document.createElement("button");
       out.id = "mda-signout";
-      out.href = base + "/auth/logout";
+      out.type = "submit";
       out.textContent = "Sign out";
-      out.setAttribute("style", "margin-left:10px");
-      // The MLflow UI is a single-page app that handles link clicks itself;
-      // leave it out of this one and do a real navigation.
+      out.setAttribute("style", "border:0;background:none;color:#0969da;cursor:pointer;font:inherit;padding:0");
+      // The MLflow UI is a single-page app that handles clicks itself; keep
+      // this one to ourselves.
       out.addEventListener("click", function (ev) {
         ev.preventDefault();
         ev.stopPropagation();
-        window.location.assign(out.href);
+        form.submit();
       });
+      form.appendChild(out);
       bar.appendChild(name);
-      bar.appendChild(out);
+      bar.appendChild(form);
       document.body.appendChild(bar);
     })
     .catch(function () { /* the banner is a convenience */ });
