@@ -123,6 +123,10 @@ func (h *handler) flowFor(next string) string {
 	return h.opts.FlowID
 }
 
+// maxCookieToken leaves room for the cookie's name and attributes within the
+// 4096 bytes browsers keep per cookie.
+const maxCookieToken = 3900
+
 type sessionRequest struct {
 	SessionJWT string `json:"sessionJwt"`
 	RefreshJWT string `json:"refreshJwt"`
@@ -157,6 +161,12 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.opts.Verifier.Verify(ctx, req.SessionJWT, descope.KindSession)
 	if err != nil {
 		h.authFailed(w, r, h.failed(MethodCookie, descope.Reason(err), err, errUnauthenticated("the session token was not accepted")))
+		return
+	}
+	// Browsers drop cookies over about 4 KB without a word, which would send
+	// the user round the sign-in loop forever: say so instead.
+	if len(req.SessionJWT) > maxCookieToken || len(req.RefreshJWT) > maxCookieToken {
+		writeJSONError(w, errBadRequest("the Descope session token is too large to keep in a cookie; reduce the claims or tenants in the project's JWT template"))
 		return
 	}
 	until := tok.Expiry

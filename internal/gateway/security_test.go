@@ -108,7 +108,7 @@ func TestCrossSiteCookieWrites(t *testing.T) {
 func TestGatewayPathsAreNotProxied(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	for _, p := range []string{"/auth/nope", "/auth/static/../../etc/passwd", "/auth/admin/x"} {
+	for _, p := range []string{"/auth/nope", "/auth/static/../../etc/passwd", "/auth/admin/x", "/auth/static/"} {
 		resp, _ := do(t, browser(t), "GET", h.gw.URL+p, nil, "")
 		if resp.StatusCode == 200 {
 			t.Errorf("%s: 200", p)

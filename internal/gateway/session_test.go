@@ -145,6 +145,7 @@ func TestSignInRejects(t *testing.T) {
 	h.user(t, "U2bob")
 	sess, ref := h.mint(t, "U2alice", descopesim.MintOptions{})
 	_, bobRef := h.mint(t, "U2bob", descopesim.MintOptions{})
+	big, _ := h.mint(t, "U2alice", descopesim.MintOptions{ExtraClaims: map[string]any{"padding": strings.Repeat("x", 4000)}})
 	tests := []struct {
 		name   string
 		body   string
@@ -158,6 +159,7 @@ func TestSignInRejects(t *testing.T) {
 		{"mismatched pair", `{"sessionJwt":"` + sess + `","refreshJwt":"` + bobRef + `"}`, map[string]string{"Origin": h.gw.URL, "Content-Type": "application/json"}, http.StatusUnauthorized},
 		{"unknown field", `{"sessionJwt":"` + sess + `","admin":true}`, map[string]string{"Origin": h.gw.URL, "Content-Type": "application/json"}, http.StatusBadRequest},
 		{"two objects", `{"sessionJwt":"` + sess + `"}{}`, map[string]string{"Origin": h.gw.URL, "Content-Type": "application/json"}, http.StatusBadRequest},
+		{"too large for a cookie", `{"sessionJwt":"` + big + `"}`, map[string]string{"Origin": h.gw.URL, "Content-Type": "application/json"}, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
