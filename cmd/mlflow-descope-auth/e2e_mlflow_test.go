@@ -185,3 +185,48 @@ func TestMLflowCrashIsSurvived(t *testing.T) {
 		t.Error("no new child was started")
 	}
 }
+
+// TestShutdownDrainsBeforeStoppingMLflow: an upload still streaming when the
+// gateway is told to stop completes, because MLflow is stopped only after the
+// HTTP server has drained.
+func TestShutdownDrainsBeforeStoppingMLflow(t *testing.T) {
+	st := startStack(t)
+	root := st.session(t, "U2root", "mlflow-admin")
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("PUT", st.url+"/api/2.0/mlflow-artifacts/artifacts/0/drain/blob.bin", pr)
+	req.Header.Set("Authorization", "Bearer "+root)
+	req.ContentLength = 8 * 1024
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("upload: %v", err)
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	chunk := make([]byte, 1024)
+	pw.Write(chunk) // the request is now in flight
+	time.Sleep(300 * time.Millisecond)
+	st.cancel() // SIGTERM
+	for range 7 {
+		time.Sleep(150 * time.Millisecond)
+		if _, err := pw.Write(chunk); err != nil {
+			t.Fatalf("upload cut during shutdown: %v (status %d)\n%s", err, <-done, lastLines(st.logs.String(), 15))
+		}
+	}
+	pw.Close()
+	if code := <-done; code != http.StatusOK {
+		t.Errorf("upload in flight at shutdown: status %d, want 200", code)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

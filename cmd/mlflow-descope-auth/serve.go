@@ -159,8 +159,12 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	tel.started(cfg)
 	g.Go(func() error { return keys.Run(gctx) })
 	g.Go(func() error { return prov.run(gctx, up) })
+	// MLflow outlives the HTTP server's drain: requests in flight at SIGTERM
+	// still reach it. It stops once the server has shut down.
+	mlctx, stopMLflow := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopMLflow()
 	if up.run != nil {
-		g.Go(func() error { return up.run(gctx) })
+		g.Go(func() error { return up.run(mlctx) })
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -173,7 +177,9 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 30*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		err := srv.Shutdown(sctx)
+		stopMLflow()
+		return err
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
