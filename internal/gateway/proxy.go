@@ -85,6 +85,7 @@ func (h *handler) newProxy() *httputil.ReverseProxy {
 		t.IdleConnTimeout = 90 * time.Second
 		t.DisableCompression = true // pass the client's encoding through untouched
 		t.Proxy = nil               // MLflow is private; never via an environment proxy
+		t.DialContext = dialQuickAck(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 		transport = t
 	}
 	return &httputil.ReverseProxy{

@@ -1,0 +1,59 @@
+//go:build linux
+
+package gateway
+
+import (
+	"context"
+	"net"
+	"syscall"
+)
+
+// quickAckConn keeps TCP_QUICKACK on: the kernel acknowledges MLflow's
+// response segments at once instead of delaying the ACK. uvicorn with several
+// workers binds its socket itself without TCP_NODELAY, so it holds back the
+// rest of a response until the first part is acknowledged; with Linux's
+// delayed ACK that cost about 40 ms on every request over a kept-alive
+// connection (measured: 50 ms → 5.5 ms per request). Linux clears the
+// option as it sees fit, so it is set again around every read and write.
+type quickAckConn struct {
+	net.Conn
+	raw syscall.RawConn
+}
+
+func (c *quickAckConn) quickAck() {
+	_ = c.raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+	})
+}
+
+func (c *quickAckConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.quickAck()
+	return n, err
+}
+
+func (c *quickAckConn) Write(b []byte) (int, error) {
+	c.quickAck()
+	return c.Conn.Write(b)
+}
+
+// dialQuickAck dials like d and wraps TCP connections in quickAckConn.
+func dialQuickAck(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			return c, nil
+		}
+		raw, err := tc.SyscallConn()
+		if err != nil {
+			return c, nil
+		}
+		qc := &quickAckConn{Conn: c, raw: raw}
+		qc.quickAck()
+		return qc, nil
+	}
+}
