@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/quickack"
 )
 
 // target is one configuration under test: where to send requests and how
@@ -92,7 +94,7 @@ type result struct {
 // making the gateway look faster than MLflow alone.
 func newClient(conc int) *http.Client {
 	return &http.Client{Transport: &http.Transport{
-		DialContext:         dialQuickAck(&net.Dialer{Timeout: 10 * time.Second}),
+		DialContext:         quickack.Dial(&net.Dialer{Timeout: 10 * time.Second}),
 		Proxy:               nil,
 		MaxIdleConns:        conc * 2,
 		MaxIdleConnsPerHost: conc * 2,

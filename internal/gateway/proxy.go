@@ -18,6 +18,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/quickack"
 )
 
 // strippedHeaders are removed from every request before it reaches MLflow,
@@ -85,7 +86,7 @@ func (h *handler) newProxy() *httputil.ReverseProxy {
 		t.IdleConnTimeout = 90 * time.Second
 		t.DisableCompression = true // pass the client's encoding through untouched
 		t.Proxy = nil               // MLflow is private; never via an environment proxy
-		t.DialContext = dialQuickAck(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
+		t.DialContext = quickack.Dial(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 		transport = t
 	}
 	return &httputil.ReverseProxy{

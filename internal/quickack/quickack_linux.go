@@ -1,6 +1,9 @@
 //go:build linux
 
-package gateway
+// Package quickack dials TCP connections that keep TCP_QUICKACK on, for
+// clients of servers that leave Nagle's algorithm on (uvicorn with several
+// workers: MLflow).
+package quickack
 
 import (
 	"context"
@@ -37,8 +40,8 @@ func (c *quickAckConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// dialQuickAck dials like d and wraps TCP connections in quickAckConn.
-func dialQuickAck(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// Dial dials like d and wraps TCP connections in quickAckConn.
+func Dial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
