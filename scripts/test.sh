@@ -25,7 +25,13 @@ cleanup() {
 trap cleanup EXIT
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   pg_dir=$(mktemp -d /tmp/mda-pg.XXXXXX)
-  AUDIT_TEST_POSTGRES_DSN=$(internal/audit/testdata/start-postgres.sh 55432 "$pg_dir" 2>/dev/null)
+  # A free port, not a fixed one: another cluster may hold any given port.
+  pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  if ! AUDIT_TEST_POSTGRES_DSN=$(internal/audit/testdata/start-postgres.sh "$pg_port" "$pg_dir" 2>"$TEST_ARTIFACTS/postgres-start.log"); then
+    echo "PostgreSQL did not start:" >&2
+    cat "$TEST_ARTIFACTS/postgres-start.log" "$pg_dir/postgres.log" >&2 2>/dev/null || true
+    exit 1
+  fi
   export AUDIT_TEST_POSTGRES_DSN
   echo "postgres for tests: ${AUDIT_TEST_POSTGRES_DSN%%\?*}"
 elif [ -n "${MDA_REQUIRE_ALL:-}" ]; then
