@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -229,4 +231,46 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestMappingFileAdminsAreGatewayAdmins: a role the mapping file makes admin
+// counts as admin everywhere — in MLflow (provisioning) and in the gateway
+// (admin pages, unknown routes) — and MLFLOW_DESCOPE_UNKNOWN_ROUTES reaches the
+// gateway.
+func TestMappingFileAdminsAreGatewayAdmins(t *testing.T) {
+	mapping := filepath.Join(t.TempDir(), "mapping.json")
+	if err := os.WriteFile(mapping, []byte(`{"admin_roles": ["ml-lead"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := startStack(t, "DESCOPE_ROLE_MAPPING_FILE="+mapping)
+	lead, plain := st.session(t, "U2lead", "ml-lead"), st.session(t, "U2plain")
+	if code, out := api(t, st.url, lead, "GET", "/api/2.0/mlflow/users/current", nil); code != 200 || fmt.Sprint(out["user"]) == "" {
+		t.Fatalf("users/current: %d %v", code, out)
+	} else if u, _ := out["user"].(map[string]any); u["is_admin"] != true {
+		t.Errorf("MLflow does not see the mapped admin as admin: %v", out)
+	}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{lead, 200}, {plain, 403}} {
+		req, _ := http.NewRequest("GET", st.url+"/auth/admin/", nil)
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("admin page: %d, want %d", resp.StatusCode, tc.want)
+		}
+	}
+	if code, _ := api(t, st.url, plain, "POST", "/api/2.0/mlflow/not-a-route", map[string]any{}); code != 403 {
+		t.Errorf("unknown route for a non-admin by default: %d, want 403", code)
+	}
+
+	open := startStack(t, "MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow")
+	other := open.session(t, "U2plain")
+	if code, out := api(t, open.url, other, "POST", "/api/2.0/mlflow/not-a-route", map[string]any{}); code == 403 && out["message"] == "this API route is not known to the gateway" {
+		t.Errorf("MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow did not reach the gateway")
+	}
 }

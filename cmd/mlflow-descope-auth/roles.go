@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -87,14 +86,19 @@ func newProvisioner(cfg *config.Config, client *mlflow.Client, dc *descope.Clien
 	return a, nil
 }
 
-// subject is what provisioning needs from an identity.
+// subject is what provisioning needs from an identity. The admin flag is not
+// copied: Resolve derives it from the same roles (isAdmin is that rule).
 func (a *provisioner) subject(id *gateway.Identity) provision.Subject {
 	if id.Token == nil {
 		return provision.Subject{Username: id.Username, Admin: id.Admin}
 	}
-	s := provision.SubjectFromToken(id.Username, id.Token)
-	s.Admin = id.Admin
-	return s
+	return provision.SubjectFromToken(id.Username, id.Token)
+}
+
+// isAdmin is the gateway's admin rule: DESCOPE_ADMIN_ROLES and the mapping
+// file's admin rules, exactly as provisioning applies them in MLflow.
+func (a *provisioner) isAdmin(tok *descope.Token) bool {
+	return a.p.Resolve(provision.SubjectFromToken("", tok)).Admin
 }
 
 // Ensure implements gateway.Provisioner.
@@ -187,9 +191,7 @@ func workspaceCheck(cfg *config.Config, a *provisioner) func(*gateway.Identity, 
 // user instead of flipping the person's permissions back and forth.
 func (a *provisioner) sameAsUser(keyToken *descope.Token, u *descope.User) bool {
 	keySubj := provision.SubjectFromToken(u.UserID, keyToken)
-	keySubj.Admin = hasAnyRole(keyToken.ProjectRoles(), a.adminRoles)
 	userSubj := provision.SubjectFromUser(u, nil)
-	userSubj.Admin = hasAnyRole(u.RoleNames, a.adminRoles)
 	return samePermissions(a.p.Resolve(keySubj), a.p.Resolve(userSubj))
 }
 
@@ -216,13 +218,4 @@ func samePermissions(x, y rolemap.Result) bool {
 		}
 	}
 	return true
-}
-
-func hasAnyRole(have, want []string) bool {
-	for _, w := range want {
-		if slices.Contains(have, w) {
-			return true
-		}
-	}
-	return false
 }

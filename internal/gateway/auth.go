@@ -178,7 +178,7 @@ func (h *handler) identityFromToken(tok *descope.Token, method Method) *Identity
 		Username: tok.Subject,
 		Method:   method,
 		Token:    tok,
-		Admin:    hasAny(tok.ProjectRoles(), h.opts.AdminRoles),
+		Admin:    h.opts.IsAdmin(tok),
 	}
 	if p, ok := h.profiles.get(tok.Subject); ok {
 		id.LoginID, id.Email, id.Name = p.LoginID, p.Email, p.Name

@@ -86,10 +86,15 @@ type Options struct {
 	// when PublicURL is not set (http://127.0.0.1:5000, http://localhost:5000
 	// …). A request whose Host is none of them gets the first; the Host
 	// header is never trusted beyond this list.
-	LocalOrigins      []string
-	StaticPrefix      string
-	TrustedProxies    []netip.Prefix
-	AdminRoles        []string
+	LocalOrigins   []string
+	StaticPrefix   string
+	TrustedProxies []netip.Prefix
+	AdminRoles     []string
+	// IsAdmin decides whether a verified token makes its holder an MLflow
+	// admin (and a gateway admin). nil: it holds one of AdminRoles at project
+	// level. The CLI passes the role mapping's rule, so the gateway and
+	// provisioning can never disagree.
+	IsAdmin           func(tok *descope.Token) bool
 	AdminUsername     string // reserved MLflow admin; no identity may map to it
 	Upstream          *url.URL
 	UpstreamTransport http.RoundTripper
@@ -182,6 +187,10 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.Provisioner == nil {
 		opts.Provisioner = nopProvisioner{}
+	}
+	if opts.IsAdmin == nil {
+		roles := opts.AdminRoles
+		opts.IsAdmin = func(tok *descope.Token) bool { return hasAny(tok.ProjectRoles(), roles) }
 	}
 	if opts.KeysReady == nil {
 		opts.KeysReady = func() bool { return true }

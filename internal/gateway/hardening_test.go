@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 )
 
@@ -114,6 +115,40 @@ func TestWorkspaceAndBlockedChecks(t *testing.T) {
 				req.Header[k] = []string{v}
 			}
 			resp, body := send(t, http.DefaultClient, req)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+		})
+	}
+}
+
+// TestAdminRuleAndUnknownRoutes: the gateway's admin decision is the one it
+// is given (the CLI passes the role mapping's), and unknown API routes open to
+// non-admins only when the operator allows it.
+func TestAdminRuleAndUnknownRoutes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.user(t, "U2mapped")
+	h.user(t, "U2plain")
+	mapped, _ := h.mint(t, "U2mapped", descopesim.MintOptions{})
+	plain, _ := h.mint(t, "U2plain", descopesim.MintOptions{})
+	byMapping := h.withOptions(t, func(o *Options) {
+		o.IsAdmin = func(tok *descope.Token) bool { return tok.Subject == "U2mapped" }
+	})
+	allowing := h.withOptions(t, func(o *Options) { o.AllowUnknownRoutes = true })
+	unknown := "/api/2.0/mlflow/not-a-route"
+	tests := []struct {
+		name, base, token string
+		status            int
+	}{
+		{"admin by the injected rule", byMapping, mapped, 200},
+		{"not admin by the injected rule", byMapping, plain, 403},
+		{"default rule: no admin role", h.gw.URL, mapped, 403},
+		{"unknown routes allowed", allowing, plain, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, browser(t), "POST", tt.base+unknown, map[string]string{"Authorization": "Bearer " + tt.token, "Content-Type": "application/json"}, `{}`)
 			if resp.StatusCode != tt.status {
 				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
