@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,9 @@ type provisioner struct {
 	mlflow     *mlflow.Client
 
 	syncInterval time.Duration
+
+	mu       sync.Mutex
+	resolved map[*descope.Token]rolemap.Result
 }
 
 // loadMapping reads the role mapping file, if one is configured.
@@ -51,7 +55,8 @@ func newProvisioner(cfg *config.Config, client *mlflow.Client, dc *descope.Clien
 	if err != nil {
 		return nil, err
 	}
-	a := &provisioner{mapping: mapping, adminRoles: cfg.AdminRoles, workspaces: cfg.EnableWorkspaces, log: log, dc: dc, mlflow: client, syncInterval: cfg.SyncInterval}
+	a := &provisioner{mapping: mapping, adminRoles: cfg.AdminRoles, workspaces: cfg.EnableWorkspaces, log: log, dc: dc, mlflow: client, syncInterval: cfg.SyncInterval,
+		resolved: map[*descope.Token]rolemap.Result{}}
 	a.p, err = provision.New(provision.Options{
 		MLflow:     client,
 		Mapping:    mapping,
@@ -98,13 +103,40 @@ func (a *provisioner) subject(id *gateway.Identity) provision.Subject {
 // isAdmin is the gateway's admin rule: DESCOPE_ADMIN_ROLES and the mapping
 // file's admin rules, exactly as provisioning applies them in MLflow.
 func (a *provisioner) isAdmin(tok *descope.Token) bool {
-	return a.p.Resolve(provision.SubjectFromToken("", tok)).Admin
+	return a.resolve(tok).Admin
 }
 
 // Ensure implements gateway.Provisioner.
 func (a *provisioner) Ensure(ctx context.Context, id *gateway.Identity) error {
-	return a.p.Ensure(ctx, a.subject(id))
+	if id.Token == nil {
+		return a.p.Ensure(ctx, a.subject(id))
+	}
+	return a.p.EnsureResolved(ctx, id.Username, a.resolve(id.Token))
 }
+
+// resolve is what a verified token's roles give in MLflow, worked out once
+// per token: the verifier hands out the same *Token for every request of a
+// session, and resolving costs ~5 µs and 60 allocations, three times a
+// request otherwise (admin rule, workspace check, provisioning).
+func (a *provisioner) resolve(tok *descope.Token) rolemap.Result {
+	a.mu.Lock()
+	r, ok := a.resolved[tok]
+	a.mu.Unlock()
+	if ok {
+		return r
+	}
+	r = a.p.Resolve(provision.SubjectFromToken("", tok))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.resolved) >= maxResolved {
+		clear(a.resolved) // tokens live minutes; starting over is cheap
+	}
+	a.resolved[tok] = r
+	return r
+}
+
+// maxResolved bounds the per-token cache of resolved permissions.
+const maxResolved = 50000
 
 // blocked reports users the sync job found disabled or deleted in Descope.
 func (a *provisioner) blocked(userID string) bool {
@@ -117,7 +149,10 @@ func (a *provisioner) workspaceAllowed(id *gateway.Identity, workspace string) b
 	if id.Admin {
 		return true
 	}
-	return rolemap.AllowedWorkspace(a.p.Resolve(a.subject(id)), workspace)
+	if id.Token == nil {
+		return rolemap.AllowedWorkspace(a.p.Resolve(a.subject(id)), workspace)
+	}
+	return rolemap.AllowedWorkspace(a.resolve(id.Token), workspace)
 }
 
 // run brings MLflow's managed roles in line with the mapping once MLflow

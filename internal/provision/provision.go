@@ -186,15 +186,26 @@ func (p *Provisioner) Ensure(ctx context.Context, s Subject) error {
 	if p.opts.Blocked(s.Username) {
 		return ErrBlocked
 	}
-	res := p.Resolve(s)
-	if p.fresh(s.Username, fingerprint(s.Username, res)) {
+	return p.EnsureResolved(ctx, s.Username, p.Resolve(s))
+}
+
+// EnsureResolved is Ensure for a caller that has already resolved the
+// subject (the gateway resolves each verified token once).
+func (p *Provisioner) EnsureResolved(ctx context.Context, username string, res rolemap.Result) error {
+	if username == "" {
+		return errors.New("provision: empty username")
+	}
+	if p.opts.Blocked(username) {
+		return ErrBlocked
+	}
+	if p.fresh(username, fingerprint(username, res)) {
 		p.stats.hits.Add(1)
 		return nil
 	}
 	p.stats.misses.Add(1)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	_, err := p.run(fctx, s.Username, res, false)
+	_, err := p.run(fctx, username, res, false)
 	return err
 }
 
