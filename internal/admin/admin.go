@@ -14,6 +14,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
@@ -87,7 +88,7 @@ func New(opts Options) (http.Handler, error) {
 		"dict":     dict,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
-		return nil, errors.New("admin: parse templates: " + err.Error())
+		return nil, fmt.Errorf("admin: parse templates: %w", err)
 	}
 	h := &handler{opts: opts, base: opts.Prefix + "/auth/admin/", log: opts.Logger, pages: pages}
 	return h.routes(), nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"mime"
@@ -21,7 +22,7 @@ import (
 func parsePages() (*template.Template, error) {
 	t, err := web.Pages()
 	if err != nil {
-		return nil, errors.New("gateway: parse templates: " + err.Error())
+		return nil, fmt.Errorf("gateway: parse templates: %w", err)
 	}
 	return t, nil
 }
