@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
@@ -33,6 +36,10 @@ type provisioner struct {
 	mlflow     *mlflow.Client
 
 	syncInterval time.Duration
+	// retryBase is the first wait before applying the mapping again after
+	// MLflow did not answer; 0 means 500 ms.
+	retryBase      time.Duration
+	mappingApplied atomic.Bool
 
 	mu       sync.Mutex
 	resolved map[*descope.Token]rolemap.Result
@@ -156,29 +163,91 @@ func (a *provisioner) workspaceAllowed(id *gateway.Identity, workspace string) b
 }
 
 // run brings MLflow's managed roles in line with the mapping once MLflow
-// answers, then runs the sync job until ctx ends. A mapping MLflow refuses
-// stops the gateway: serving with half-applied permissions would be worse.
+// answers, then runs the sync job until ctx ends. MLflow being down or
+// restarting is waited out (with backoff); a mapping MLflow refuses stops the
+// gateway: serving with half-applied permissions would be worse.
 func (a *provisioner) run(ctx context.Context, up *upstream) error {
-	if up.sup != nil {
-		if err := up.sup.WaitReady(ctx); err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
-		}
-	}
-	events, err := a.p.SyncRoles(ctx)
-	if err != nil {
+	if err := a.applyMapping(ctx, up); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("apply role mapping: %w", err)
+		return err
 	}
-	a.log.Info("role mapping applied", "changes", len(events))
 	if a.syncer == nil {
 		return nil
 	}
 	return a.syncer.Run(ctx)
+}
+
+// applyMapping tries SyncRoles until it succeeds, MLflow refuses the
+// mapping, or ctx ends.
+func (a *provisioner) applyMapping(ctx context.Context, up *upstream) error {
+	wait := a.retryBase
+	if wait <= 0 {
+		wait = 500 * time.Millisecond
+	}
+	for {
+		if up.sup != nil {
+			if err := up.sup.WaitReady(ctx); err != nil {
+				return err
+			}
+		}
+		events, err := a.p.SyncRoles(ctx)
+		if err == nil {
+			a.mappingApplied.Store(true)
+			a.log.Info("role mapping applied", "changes", len(events))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !transient(err) {
+			return fmt.Errorf("apply role mapping: %w", err)
+		}
+		a.log.Warn("role mapping not applied yet, MLflow did not answer; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// mappingReady reports whether the role mapping has been applied in MLflow.
+func (a *provisioner) mappingReady() bool { return a.mappingApplied.Load() }
+
+// transient reports whether err, or any error joined into it, is one that
+// retrying can cure: no answer from MLflow (refused, reset, timed out) or a
+// 5xx, 408 or 429 answer. MLflow's 4xx refusals and our own configuration
+// errors are not.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if api, ok := err.(*mlflow.APIError); ok {
+		s := api.StatusCode
+		return s >= 500 || s == http.StatusRequestTimeout || s == http.StatusTooManyRequests
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// Each MLflow answer in a joined error is judged on its own: errors.As
+	// would look at the first only.
+	switch x := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range x.Unwrap() {
+			if transient(e) {
+				return true
+			}
+		}
+	case interface{ Unwrap() error }:
+		return transient(x.Unwrap())
+	}
+	return false
 }
 
 // explain writes what a Descope user gets in MLflow, and why.

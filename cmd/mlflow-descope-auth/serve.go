@@ -145,6 +145,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		Admin:              adminPages,
 		Ready:              up.ready,
 		KeysReady:          keys.Ready,
+		MappingReady:       prov.mappingReady,
 		Logger:             log.With("component", "gateway"),
 	})
 	if err != nil {

@@ -124,8 +124,11 @@ type Options struct {
 	Admin     http.Handler
 	Ready     func(ctx context.Context) error // upstream readiness
 	KeysReady func() bool                     // Descope's signing keys are loaded
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// MappingReady: the role mapping has been applied in MLflow; until it
+	// has, /ready fails so a load balancer sends no one here. nil: always.
+	MappingReady func() bool
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Limits are the gateway's abuse limits. Each limiter is keyed by client IP
@@ -194,6 +197,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.KeysReady == nil {
 		opts.KeysReady = func() bool { return true }
+	}
+	if opts.MappingReady == nil {
+		opts.MappingReady = func() bool { return true }
 	}
 	if opts.Ready == nil {
 		opts.Ready = func(context.Context) error { return nil }

@@ -108,15 +108,19 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
 }
 
-// ready says the gateway can serve: Descope's keys are loaded and MLflow
-// answers.
+// ready says the gateway can serve: Descope's keys are loaded, MLflow
+// answers, and the role mapping is in place there.
 func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	checks := map[string]string{"descope_keys": "ok", "mlflow": "ok"}
+	checks := map[string]string{"descope_keys": "ok", "mlflow": "ok", "role_mapping": "ok"}
 	status := http.StatusOK
 	if !h.opts.KeysReady() {
 		checks["descope_keys"] = "not loaded"
+		status = http.StatusServiceUnavailable
+	}
+	if !h.opts.MappingReady() {
+		checks["role_mapping"] = "not applied yet"
 		status = http.StatusServiceUnavailable
 	}
 	if err := h.opts.Ready(ctx); err != nil {
