@@ -82,6 +82,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*PostgresStore
 	return &PostgresStore{db: &sqlDB{db: db, d: d, now: opts.Now}}, nil
 }
 
+// SQL implements SQLBacked.
+func (s *PostgresStore) SQL() (*sql.DB, string) { return s.db.db, "postgres" }
+
 // Append implements Store.
 func (s *PostgresStore) Append(ctx context.Context, events []Event) error {
 	return s.db.Append(ctx, events)

@@ -84,6 +84,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLiteStore, e
 	return &SQLiteStore{db: &sqlDB{db: db, d: d, now: opts.Now}}, nil
 }
 
+// SQL implements SQLBacked.
+func (s *SQLiteStore) SQL() (*sql.DB, string) { return s.db.db, "sqlite" }
+
 // Append implements Store.
 func (s *SQLiteStore) Append(ctx context.Context, events []Event) error {
 	return s.db.Append(ctx, events)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -100,6 +101,19 @@ type Options struct {
 	// (PostgreSQL).
 	MaxConns int
 }
+
+// SQLBacked is a Store in a SQL database that other parts of the gateway's
+// own state may share (see internal/denylist).
+type SQLBacked interface {
+	// SQL returns the database handle and its dialect, "sqlite" or
+	// "postgres". The handle belongs to the store: do not close it.
+	SQL() (*sql.DB, string)
+}
+
+var (
+	_ SQLBacked = (*SQLiteStore)(nil)
+	_ SQLBacked = (*PostgresStore)(nil)
+)
 
 func (o Options) withDefaults() Options {
 	if o.Now == nil {
