@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
@@ -30,10 +31,13 @@ type provisioner struct {
 	adminRoles []string
 	workspaces bool
 	syncer     *usersync.Syncer // nil without a management key
-	lastSync   atomic.Pointer[syncOutcome]
-	log        *slog.Logger
-	dc         *descope.Client
-	mlflow     *mlflow.Client
+	// deny holds the blocked users, shared with replicas through the database
+	// (a replica without the sync job still refuses them).
+	deny     *denylist.List
+	lastSync atomic.Pointer[syncOutcome]
+	log      *slog.Logger
+	dc       *descope.Client
+	mlflow   *mlflow.Client
 
 	syncInterval time.Duration
 	// retryBase is the first wait before applying the mapping again after
@@ -57,12 +61,12 @@ func loadMapping(cfg *config.Config) (*rolemap.Mapping, error) {
 	return m, nil
 }
 
-func newProvisioner(cfg *config.Config, client *mlflow.Client, dc *descope.Client, log *slog.Logger, h hooks) (*provisioner, error) {
+func newProvisioner(cfg *config.Config, client *mlflow.Client, dc *descope.Client, deny *denylist.List, log *slog.Logger, h hooks) (*provisioner, error) {
 	mapping, err := loadMapping(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &provisioner{mapping: mapping, adminRoles: cfg.AdminRoles, workspaces: cfg.EnableWorkspaces, log: log, dc: dc, mlflow: client, syncInterval: cfg.SyncInterval,
+	a := &provisioner{deny: deny, mapping: mapping, adminRoles: cfg.AdminRoles, workspaces: cfg.EnableWorkspaces, log: log, dc: dc, mlflow: client, syncInterval: cfg.SyncInterval,
 		resolved: map[*descope.Token]rolemap.Result{}}
 	a.p, err = provision.New(provision.Options{
 		MLflow:     client,
@@ -83,6 +87,7 @@ func newProvisioner(cfg *config.Config, client *mlflow.Client, dc *descope.Clien
 			Provisioner:   a.p,
 			AdminUsername: cfg.AdminUsername,
 			Interval:      cfg.SyncInterval,
+			Blocklist:     deny,
 			OnRun: func(rep usersync.Report, err error) {
 				a.lastSync.Store(&syncOutcome{report: rep, err: err})
 				if h.onSyncRun != nil {
@@ -145,9 +150,10 @@ func (a *provisioner) resolve(tok *descope.Token) rolemap.Result {
 // maxResolved bounds the per-token cache of resolved permissions.
 const maxResolved = 50000
 
-// blocked reports users the sync job found disabled or deleted in Descope.
+// blocked reports users a sync job (this replica's or another's) found
+// disabled or deleted in Descope.
 func (a *provisioner) blocked(userID string) bool {
-	return a.syncer != nil && a.syncer.Blocked(userID)
+	return a.deny != nil && a.deny.Blocked(userID)
 }
 
 // workspaceAllowed lets a request name only a workspace of a tenant its

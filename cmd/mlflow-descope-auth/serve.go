@@ -36,6 +36,10 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		return err
 	}
 	defer tel.close() // after the HTTP server has drained: nothing accepted is lost
+	deny, err := tel.openDenylist(ctx)
+	if err != nil {
+		return err
+	}
 
 	baseURL := descope.BaseURL(cfg.ProjectID, cfg.BaseURI)
 	dc, err := descope.New(descope.Options{
@@ -77,7 +81,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if err != nil {
 		return err
 	}
-	prov, err := newProvisioner(cfg, mlflowAdmin, dc, log, tel.hooks())
+	prov, err := newProvisioner(cfg, mlflowAdmin, dc, deny, log, tel.hooks())
 	if err != nil {
 		return err
 	}
@@ -91,6 +95,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		Refresher: dc,
 		Cookies:   session.Cookies{Secure: cfg.SecureCookies()},
 		Logger:    log.With("component", "session"),
+		SignedOut: deny,
 	})
 	if err != nil {
 		return err
@@ -163,6 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	}
 	tel.started(cfg)
 	g.Go(func() error { return keys.Run(gctx) })
+	g.Go(func() error { return deny.Run(gctx) })
 	g.Go(func() error { return prov.run(gctx, up) })
 	// MLflow outlives the HTTP server's drain: requests in flight at SIGTERM
 	// still reach it. It stops once the server has shut down.

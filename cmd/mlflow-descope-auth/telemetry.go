@@ -20,6 +20,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/metrics"
@@ -66,6 +67,18 @@ func openAuditStore(ctx context.Context, cfg *config.Config) (audit.Store, error
 		return nil, err
 	}
 	return audit.Open(ctx, uri, audit.Options{})
+}
+
+// openDenylist keeps signed-out tokens and blocked users in the audit
+// store's database, so that replicas sharing it (PostgreSQL) refuse them
+// alike and a restarted gateway still does.
+func (t *telemetry) openDenylist(ctx context.Context) (*denylist.List, error) {
+	sb, ok := t.store.(audit.SQLBacked)
+	if !ok {
+		return denylist.Memory(), nil
+	}
+	db, dialect := sb.SQL()
+	return denylist.New(ctx, denylist.Options{DB: db, Dialect: dialect, Logger: t.log.With("component", "denylist")})
 }
 
 // openTelemetry builds the registry, the metrics, the audit store and

@@ -126,7 +126,7 @@ func options() []option {
 			set: func(c *Config, v string) error { c.UnknownRoutes = strings.ToLower(v); return nil },
 			get: func(c *Config) string { return c.UnknownRoutes }},
 
-		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "audit store: sqlite:///path or postgres://…; default SQLite in the data dir",
+		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, signed-out sessions, blocked users): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
 			set: func(c *Config, v string) error { c.AuditDatabaseURI = v; return nil },
 			get: func(c *Config) string { return redactURL(c.AuditDatabaseURI) }},
 		{name: "MLFLOW_DESCOPE_AUDIT_RETENTION", def: "2160h", help: "how long audit events are kept; 0 keeps them forever",

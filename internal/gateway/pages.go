@@ -254,7 +254,11 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	h.opts.Sessions.Revoke(revokeSession, revokeRefresh, until)
+	if err := h.opts.Sessions.Revoke(ctx, revokeSession, revokeRefresh, until); err != nil {
+		// Refused here all the same; other replicas learn of it once the
+		// database takes the retried write.
+		h.log.Warn("sign-out not shared with other replicas yet", "err", err)
+	}
 	cookies.Clear(w)
 	stateOf(ctx).identity = id
 	h.observer.SignOut(r, id)

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 )
 
@@ -50,6 +51,10 @@ type Options struct {
 	RefreshedTTL time.Duration
 	// MaxRemembered bounds that memory.
 	MaxRemembered int
+	// SignedOut lists the tokens of signed-out sessions; shared by all
+	// replicas when it is kept in the gateway's database. nil: a list in
+	// this process only.
+	SignedOut *denylist.List
 }
 
 // Manager authenticates browser requests from their cookies.
@@ -59,7 +64,6 @@ type Manager struct {
 
 	mu        sync.Mutex
 	refreshed map[[32]byte]refreshed
-	revoked   map[[32]byte]time.Time // token hash → when it would expire anyway
 }
 
 type refreshed struct {
@@ -94,7 +98,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.MaxRemembered <= 0 {
 		opts.MaxRemembered = 10000
 	}
-	return &Manager{opts: opts, refreshed: map[[32]byte]refreshed{}, revoked: map[[32]byte]time.Time{}}, nil
+	if opts.SignedOut == nil {
+		opts.SignedOut = denylist.Memory()
+	}
+	return &Manager{opts: opts, refreshed: map[[32]byte]refreshed{}}, nil
 }
 
 // Cookies returns the cookie settings.
@@ -227,43 +234,27 @@ func (m *Manager) remember(key [32]byte, r refreshed) {
 }
 
 // Revoke ends a session at sign-out: its tokens are refused from now until
-// they would have expired anyway. Descope revokes the refresh token; this
-// also stops the session JWT, which Descope cannot recall.
-func (m *Manager) Revoke(sessionJWT, refreshJWT string, until time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.opts.Now()
-	if len(m.revoked) >= m.opts.MaxRemembered {
-		for k, exp := range m.revoked {
-			if !now.Before(exp) {
-				delete(m.revoked, k)
-			}
-		}
-	}
+// they would have expired anyway, by every replica sharing the list. Descope
+// revokes the refresh token; this also stops the session JWT, which Descope
+// cannot recall. An error means the list's database did not take it yet
+// (this replica refuses the tokens regardless; the write is retried).
+func (m *Manager) Revoke(ctx context.Context, sessionJWT, refreshJWT string, until time.Time) error {
+	var errs []error
 	for _, t := range []string{sessionJWT, refreshJWT} {
 		if t == "" {
 			continue
 		}
-		key := sha256.Sum256([]byte(t))
-		delete(m.refreshed, key)
-		m.revoked[key] = until
+		m.mu.Lock()
+		delete(m.refreshed, sha256.Sum256([]byte(t)))
+		m.mu.Unlock()
+		if err := m.opts.SignedOut.RevokeToken(ctx, t, until); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }
 
-func (m *Manager) isRevoked(token string) bool {
-	if token == "" {
-		return false
-	}
-	key := sha256.Sum256([]byte(token))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	until, ok := m.revoked[key]
-	if ok && !m.opts.Now().Before(until) {
-		delete(m.revoked, key)
-		return false
-	}
-	return ok
-}
+func (m *Manager) isRevoked(token string) bool { return m.opts.SignedOut.TokenRevoked(token) }
 
 // IsRevoked reports whether a token was signed out (for bearer use of a
 // browser's session JWT).

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
@@ -63,6 +64,10 @@ type Options struct {
 	// OnDisabled, if set, is told (once per run) about each blocked user ID,
 	// e.g. to drop their sessions.
 	OnDisabled func(userID string)
+	// Blocklist records the users found disabled or deleted; kept in the
+	// gateway's database it is shared by replicas and survives restarts.
+	// nil: a list in this process only.
+	Blocklist *denylist.List
 	// OnRun, if set, is told about every completed run (audit, metrics).
 	OnRun  func(Report, error)
 	Logger *slog.Logger
@@ -86,10 +91,8 @@ type Report struct {
 
 // Syncer runs the sync. Blocked is safe for concurrent use.
 type Syncer struct {
-	opts    Options
-	mu      sync.RWMutex
-	blocked map[string]string // user ID → reason
-	runMu   sync.Mutex
+	opts  Options
+	runMu sync.Mutex
 }
 
 // New validates opts and returns a Syncer.
@@ -125,17 +128,15 @@ func New(opts Options) (*Syncer, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
-	return &Syncer{opts: opts, blocked: map[string]string{}}, nil
+	if opts.Blocklist == nil {
+		opts.Blocklist = denylist.Memory()
+	}
+	return &Syncer{opts: opts}, nil
 }
 
 // Blocked reports whether a Descope user ID (MLflow username) is disabled
 // or deleted in Descope as of the last run. The gateway refuses such users.
-func (s *Syncer) Blocked(userID string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, ok := s.blocked[userID]
-	return ok
-}
+func (s *Syncer) Blocked(userID string) bool { return s.opts.Blocklist.Blocked(userID) }
 
 // Run syncs at once and then every Interval until ctx ends; it returns nil
 // then. A failed run (Descope or MLflow down) is logged and retried at the
@@ -203,7 +204,7 @@ func (s *Syncer) RunOnce(ctx context.Context) (rep Report, err error) {
 			s.block(ctx, &rep, u.UserID, "descope status "+u.Status, &rep.Disabled)
 			continue
 		}
-		s.unblock(&rep, u.UserID)
+		s.unblock(ctx, &rep, u.UserID)
 		evs, err := s.opts.Provisioner.Reconcile(ctx, provision.SubjectFromUser(u, roles))
 		s.record(&rep, u.UserID, evs, err)
 	}
@@ -243,11 +244,11 @@ func (s *Syncer) record(rep *Report, username string, evs []provision.Event, err
 }
 
 func (s *Syncer) block(ctx context.Context, rep *Report, userID, reason string, list *[]string) {
-	s.mu.Lock()
-	_, already := s.blocked[userID]
-	s.blocked[userID] = reason
-	s.mu.Unlock()
-	if !already {
+	added, err := s.opts.Blocklist.Block(ctx, userID, reason)
+	if err != nil {
+		s.opts.Logger.Warn("user sync: block not shared with other replicas yet", "user_id", userID, "err", err)
+	}
+	if added {
 		*list = append(*list, userID)
 	}
 	s.opts.OnDisabled(userID)
@@ -255,11 +256,14 @@ func (s *Syncer) block(ctx context.Context, rep *Report, userID, reason string, 
 	s.record(rep, userID, evs, err)
 }
 
-func (s *Syncer) unblock(rep *Report, userID string) {
-	s.mu.Lock()
-	_, was := s.blocked[userID]
-	delete(s.blocked, userID)
-	s.mu.Unlock()
+func (s *Syncer) unblock(ctx context.Context, rep *Report, userID string) {
+	if !s.opts.Blocklist.Blocked(userID) {
+		return
+	}
+	was, err := s.opts.Blocklist.Unblock(ctx, userID)
+	if err != nil {
+		s.opts.Logger.Warn("user sync: unblock not shared with other replicas yet", "user_id", userID, "err", err)
+	}
 	if was {
 		rep.Unblocked = append(rep.Unblocked, userID)
 	}

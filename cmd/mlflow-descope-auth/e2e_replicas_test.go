@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
+)
+
+// freshPostgres creates an empty database in the test PostgreSQL
+// (AUDIT_TEST_POSTGRES_DSN, started by scripts/test.sh) and returns its DSN.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("AUDIT_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("MDA_REQUIRE_ALL") != "" {
+			t.Fatal("AUDIT_TEST_POSTGRES_DSN not set and MDA_REQUIRE_ALL is")
+		}
+		t.Skip("AUDIT_TEST_POSTGRES_DSN not set: no PostgreSQL for the replica test")
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("parse dsn: %v", err)
+	}
+	admin := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { admin.Close() })
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "replicas_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse dsn: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// replica is a second gateway, in external mode, in front of the MLflow that
+// the stack's gateway supervises: the deployment of docs/deployment.md.
+type replica struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+}
+
+func startReplica(t *testing.T, st *stack, env ...string) *replica {
+	t.Helper()
+	_, mlflowURL := st.child(t)
+	port := testenv.FreePort(t)
+	r := &replica{url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan error, 1), logs: &syncBuffer{}}
+	environ := append([]string{
+		"DESCOPE_PROJECT_ID=" + st.sim.ProjectID(),
+		"DESCOPE_BASE_URI=" + st.sim.URL(),
+		"DESCOPE_WEB_COMPONENT_URL=" + st.sim.URL() + "/sim/web-component.js",
+		"MLFLOW_DESCOPE_MLFLOW_URL=" + mlflowURL,
+		"MLFLOW_DESCOPE_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
+		"MLFLOW_DESCOPE_PORT=" + strconv.Itoa(port),
+		"MLFLOW_DESCOPE_METRICS_ADDR=",
+		"MLFLOW_DESCOPE_LOG_FORMAT=text",
+		"HOME=" + os.Getenv("HOME"),
+	}, env...)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- run(ctx, []string{"serve"}, environ, io.Discard, r.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("replica returned %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("replica did not stop within 60s")
+		}
+		if t.Failed() {
+			_ = os.WriteFile(filepath.Join(testenv.Artifacts(t), sanitize(t.Name())+"-replica.log"), []byte(r.logs.String()), 0o644)
+		}
+	})
+	for deadline := time.Now().Add(time.Minute); ; {
+		select {
+		case err := <-r.done:
+			t.Fatalf("replica exited: %v\n%s", err, r.logs.String())
+		default:
+		}
+		if resp, err := http.Get(r.url + "/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica not ready\n%s", r.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// signInCookies moves a session into cookies through base's /auth/session.
+func signInCookies(t *testing.T, base, session, refresh string) []*http.Cookie {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"sessionJwt": session, "refreshJwt": refresh})
+	req, _ := http.NewRequest("POST", base+"/auth/session", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in at %s: %d", base, resp.StatusCode)
+	}
+	return resp.Cookies()
+}
+
+// eventually polls f until it is true or within passes.
+func eventually(within time.Duration, f func() bool) bool {
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if f() {
+			return true
+		}
+	}
+	return f()
+}
+
+// TestReplicasShareSignOutAndBlocks: two gateways on one PostgreSQL in front
+// of one real MLflow. A browser session signed out on one is refused by the
+// other within seconds (before: until the JWT expired), and a user the sync
+// job on one replica finds disabled is refused by the other, which runs no
+// sync job at all.
+func TestReplicasShareSignOutAndBlocks(t *testing.T) {
+	dsn := freshPostgres(t)
+	const secret = "replica-test-assertion-secret-0123456789"
+	st := startStack(t,
+		"MLFLOW_DESCOPE_ASSERTION_SECRET="+secret,
+		"MLFLOW_DESCOPE_AUDIT_DB="+dsn,
+		"DESCOPE_SYNC_INTERVAL=1s")
+	b := startReplica(t, st,
+		"MLFLOW_DESCOPE_ASSERTION_SECRET="+secret,
+		"MLFLOW_DESCOPE_AUDIT_DB="+dsn,
+		"DESCOPE_SYNC_INTERVAL=0")
+	const search = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+	// Signed in on A; the same session JWT works on B.
+	st.session(t, "U2alice")
+	sess, refresh, err := st.sim.MintSession("U2alice", descopesim.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := signInCookies(t, st.url, sess, refresh)
+	if code := getWithCookies(t, st.url+search, cookies); code != 200 {
+		t.Fatalf("A with the session: %d", code)
+	}
+	if code, out := api(t, b.url, sess, "GET", search, nil); code != 200 {
+		t.Fatalf("B with the session JWT: %d %v", code, out)
+	}
+	// Sign out on A.
+	req, _ := http.NewRequest("POST", st.url+"/auth/logout", nil)
+	req.Header.Set("Origin", st.url)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code := getWithCookies(t, st.url+search, cookies); code != http.StatusUnauthorized {
+		t.Fatalf("A after sign-out: %d, want 401", code)
+	}
+	start := time.Now()
+	refused := eventually(15*time.Second, func() bool {
+		code, _ := api(t, b.url, sess, "GET", search, nil)
+		return code == http.StatusUnauthorized
+	})
+	if !refused {
+		t.Fatal("B still accepts a session signed out on A after 15 s")
+	}
+	t.Logf("B refused the signed-out session %s after the sign-out on A", time.Since(start).Round(10*time.Millisecond))
+	if code := getWithCookies(t, b.url+search, cookies); code != http.StatusUnauthorized {
+		t.Errorf("B with the signed-out cookies: %d, want 401", code)
+	}
+
+	// Disabled in Descope: A's sync job notices, B refuses too.
+	bob := st.session(t, "U2bob")
+	if code, out := api(t, b.url, bob, "GET", search, nil); code != 200 {
+		t.Fatalf("B with bob's session before: %d %v", code, out)
+	}
+	if err := st.sim.SetUserStatus("U2bob", "disabled"); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if !eventually(20*time.Second, func() bool {
+		code, _ := api(t, b.url, bob, "GET", search, nil)
+		return code == http.StatusUnauthorized
+	}) {
+		t.Fatal("B still accepts a user disabled in Descope 20 s after A's sync could see it")
+	}
+	t.Logf("B refused the disabled user %s after the change in Descope", time.Since(start).Round(10*time.Millisecond))
+	if code, _ := api(t, st.url, bob, "GET", search, nil); code != http.StatusUnauthorized {
+		t.Errorf("A with the disabled user's session: %d, want 401", code)
+	}
+	// Enabled again: both let bob back in.
+	if err := st.sim.SetUserStatus("U2bob", "enabled"); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(20*time.Second, func() bool {
+		code, _ := api(t, b.url, bob, "GET", search, nil)
+		return code == 200
+	}) {
+		t.Error("B still refuses a user enabled again in Descope")
+	}
+}
