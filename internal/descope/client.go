@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/redact"
 )
 
 // DefaultBaseURL is Descope's API when the project ID names no region.
@@ -39,25 +41,8 @@ func BaseURL(projectID, override string) string {
 	return DefaultBaseURL
 }
 
-// Secret is a credential that never prints itself: String, GoString and
-// LogValue redact it.
-type Secret string
-
-// Reveal returns the secret's value, for the one place that sends it.
-func (s Secret) Reveal() string { return string(s) }
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "********"
-}
-
-// GoString redacts %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue redacts in slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+// Secret is a credential that never prints itself.
+type Secret = redact.Secret
 
 // Options configures a Client.
 type Options struct {
