@@ -265,17 +265,22 @@ func (a *provisioner) explain(ctx context.Context, id string, w io.Writer) error
 
 // syncStatus describes the sync job for the admin page.
 func (a *provisioner) syncStatus() any {
-	if a.syncer == nil {
-		return map[string]any{"enabled": false, "why": "needs DESCOPE_MANAGEMENT_KEY and DESCOPE_SYNC_INTERVAL > 0"}
-	}
-	st := map[string]any{"enabled": true, "interval": a.syncInterval.String()}
-	if last := a.lastSync.Load(); last != nil {
-		st["last_run"] = last.report
-		if last.err != nil {
-			st["last_error"] = last.err.Error()
+	st := map[string]any{"enabled": false, "why": "needs DESCOPE_MANAGEMENT_KEY and DESCOPE_SYNC_INTERVAL > 0"}
+	if a.syncer != nil {
+		st = map[string]any{"enabled": true, "interval": a.syncInterval.String()}
+		if last := a.lastSync.Load(); last != nil {
+			st["last_run"] = last.report
+			if last.err != nil {
+				st["last_error"] = last.err.Error()
+			}
+		} else {
+			st["last_run"] = "not yet"
 		}
-	} else {
-		st["last_run"] = "not yet"
+	}
+	// Refused here whoever's sync found them: replicas share the list.
+	if a.deny != nil {
+		st["blocked_users"] = a.deny.BlockedUsers()
+		st["blocked_users_shared"] = a.deny.Shared()
 	}
 	return st
 }
