@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 host=127.0.0.1
 port=${PORT:-5000}
 sim_port=${SIM_PORT:-5001}
-dir=.mlflow-descope-auth/demo
+dir=${DEMO_DIR:-.mlflow-descope-auth/demo}
 project=P2DemoProject0000000000001
 mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 
 bin/descope-sim --addr "$host:$sim_port" --project-id "$project" \
   --seed-file scripts/demo/seed.json >"$dir/descope-sim.out" 2>"$dir/descope-sim.log" &
@@ -34,8 +35,8 @@ export DESCOPE_PROJECT_ID=$project
 export DESCOPE_BASE_URI=$sim_url
 export DESCOPE_MANAGEMENT_KEY=sim-management-key
 export DESCOPE_WEB_COMPONENT_URL=$sim_url/sim/web-component.js
-export MLFLOW_BACKEND_STORE_URI=sqlite:///$PWD/$dir/mlflow.db
-export MLFLOW_ARTIFACT_ROOT=$PWD/$dir/mlartifacts
+export MLFLOW_BACKEND_STORE_URI=sqlite:///$dir/mlflow.db
+export MLFLOW_ARTIFACT_ROOT=$dir/mlartifacts
 export MLFLOW_DESCOPE_DATA_DIR=$dir/data
 export MLFLOW_DESCOPE_LOG_FORMAT=text
 export MLFLOW_DESCOPE_METRICS_ADDR=${MLFLOW_DESCOPE_METRICS_ADDR:-127.0.0.1:9464}

@@ -45,6 +45,9 @@ make -s lint
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 
+echo "== make demo (smoke)"
+scripts/demo-smoke.sh
+
 echo "== pytest"
 "$MLFLOW_PYTHON" -m pytest -q python/tests tests
 

@@ -295,7 +295,10 @@ func (s *Supervisor) runOnce(ctx context.Context, env []string) error {
 	cmd := exec.CommandContext(ctx, s.opts.MLflowBin, s.opts.args()...)
 	cmd.Dir = s.opts.WorkDir
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: if the gateway dies without stopping MLflow (SIGKILL, the
+	// OOM killer, a crash), the kernel sends MLflow SIGTERM instead of leaving
+	// it running on a port nothing guards any more.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error {
 		// The whole group: the mlflow CLI, uvicorn and its workers.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,13 +26,45 @@ import (
 const (
 	envFake       = "MLFLOW_SUPERVISOR_TEST_FAKE"
 	envFakeRecord = "MLFLOW_SUPERVISOR_TEST_RECORD"
+	// envSupervise makes the test binary a gateway: it supervises a fake
+	// MLflow and writes the child's PID to the named file once it is ready.
+	envSupervise = "MLFLOW_SUPERVISOR_TEST_SUPERVISE"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envFake) == "1" {
 		os.Exit(runFakeMLflow(os.Args[1:]))
 	}
+	if path := os.Getenv(envSupervise); path != "" {
+		os.Exit(runSupervisingGateway(path))
+	}
 	os.Exit(m.Run())
+}
+
+func runSupervisingGateway(pidFile string) int {
+	dir, err := os.MkdirTemp("", "supervise")
+	if err != nil {
+		return 5
+	}
+	s, err := New(Options{
+		MLflowBin:       os.Args[0],
+		AssertionSecret: []byte("supervisor-test-secret-0123456789abcdef"),
+		WorkDir:         dir,
+		BaseEnv:         []string{envFake + "=1", envFakeRecord + "=" + filepath.Join(dir, "record.json"), "PATH=/usr/bin"},
+		Logger:          slog.New(slog.DiscardHandler),
+		StartTimeout:    30 * time.Second,
+	})
+	if err != nil {
+		return 6
+	}
+	go func() { _ = s.Run(context.Background()) }()
+	if err := s.WaitReady(context.Background()); err != nil {
+		return 7
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(s.PID())), 0o600); err != nil {
+		return 8
+	}
+	select {} // until killed
 }
 
 func runFakeMLflow(args []string) int {
@@ -77,6 +111,54 @@ func fakeOptions(t *testing.T) (Options, string) {
 }
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+// running is alive without zombies: the orphaned child is reparented to
+// PID 1, which may be slow to reap it, or never do so in a container.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...; comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// TestMLflowDiesWithTheGateway: a gateway killed outright (SIGKILL, OOM) must
+// not leave MLflow running on its port, unguarded and holding the database.
+func TestMLflowDiesWithTheGateway(t *testing.T) {
+	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	gw := exec.Command(os.Args[0], "-test.run=^$")
+	gw.Env = append(os.Environ(), envSupervise+"="+pidFile)
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Process.Kill()
+	var child int
+	for deadline := time.Now().Add(30 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(pidFile); err == nil && len(b) > 0 {
+			child, _ = strconv.Atoi(string(b))
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the supervising process never reported a ready child")
+		}
+	}
+	if !alive(child) {
+		t.Fatal("child not running before the gateway was killed")
+	}
+	if err := gw.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = gw.Wait()
+	for deadline := time.Now().Add(10 * time.Second); running(child); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-child, syscall.SIGKILL)
+			t.Fatal("MLflow still running 10 s after its gateway was killed")
+		}
+	}
+}
 
 func TestSupervisorRestartsAndStops(t *testing.T) {
 	t.Parallel()
