@@ -53,7 +53,9 @@ PY
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/2.0/mlflow/experiments/search")
 [ "$code" = 401 ] || fail "API without credentials: $code, want 401"
 
-curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -q '^mlflow_descope_' || fail "no gateway metrics on the metrics listener"
+# To a file first: grep -q would close a pipe early and fail curl (pipefail).
+curl -fsS -o "$work/metrics.txt" "http://127.0.0.1:$metrics_port/metrics" || fail "GET /metrics failed"
+grep -q '^mlflow_descope_' "$work/metrics.txt" || fail "no gateway metrics on the metrics listener"
 
 # Ctrl-C stops the gateway, MLflow and the simulator.
 kill -INT -- -"$demo_pid"
