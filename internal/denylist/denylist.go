@@ -42,10 +42,16 @@ type List struct {
 	mu     sync.Mutex
 	tokens map[[32]byte]time.Time // token hash → when the token expires anyway
 	users  map[string]string      // blocked user ID → reason
+	// userChanges counts Block and Unblock calls, so that a refresh that
+	// read the table before one of them does not undo it.
+	userChanges uint64
 	// Writes the database has not taken yet, retried by Refresh.
 	pending     []func(ctx context.Context) error
 	lastRefresh time.Time
 	lastPrune   time.Time
+	// afterRead, if set (tests), runs in load between reading the tables
+	// and applying what was read.
+	afterRead func()
 }
 
 // maxTokens bounds the signed-out tokens kept in memory; expired ones go
@@ -139,6 +145,7 @@ func (l *List) Block(ctx context.Context, userID, reason string) (added bool, er
 	l.mu.Lock()
 	_, already := l.users[userID]
 	l.users[userID] = reason
+	l.userChanges++
 	l.mu.Unlock()
 	if l.opts.DB != nil {
 		now := l.opts.Now()
@@ -152,6 +159,7 @@ func (l *List) Unblock(ctx context.Context, userID string) (removed bool, err er
 	l.mu.Lock()
 	_, was := l.users[userID]
 	delete(l.users, userID)
+	l.userChanges++
 	l.mu.Unlock()
 	if l.opts.DB != nil {
 		err = l.write(ctx, "unblock user", func(ctx context.Context) error { return l.deleteUser(ctx, userID) })
@@ -257,6 +265,9 @@ func (l *List) Refresh(ctx context.Context) error {
 // blocked-user table, which replaces the in-memory one.
 func (l *List) load(ctx context.Context, since time.Time) error {
 	now := l.opts.Now()
+	l.mu.Lock()
+	changes := l.userChanges
+	l.mu.Unlock()
 	from := int64(0)
 	if !since.IsZero() {
 		from = since.Add(-refreshOverlap).UnixMicro()
@@ -302,6 +313,9 @@ func (l *List) load(ctx context.Context, since time.Time) error {
 	if err := urows.Err(); err != nil {
 		return fmt.Errorf("denylist: read blocked users: %w", err)
 	}
+	if l.afterRead != nil {
+		l.afterRead()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.tokens)+len(fresh) > maxTokens {
@@ -310,9 +324,10 @@ func (l *List) load(ctx context.Context, since time.Time) error {
 	for k, v := range fresh {
 		l.tokens[k] = v
 	}
-	// A block or unblock still waiting for the database stays as this
-	// replica decided; everything else follows the database.
-	if len(l.pending) == 0 {
+	// A block or unblock still waiting for the database, or made while
+	// this refresh was reading, stays as this replica decided until the
+	// next refresh; otherwise the database is the truth.
+	if len(l.pending) == 0 && l.userChanges == changes {
 		l.users = users
 	}
 	l.lastRefresh = now

@@ -308,3 +308,33 @@ func TestUnknownDialect(t *testing.T) {
 		t.Error("unknown dialect accepted")
 	}
 }
+
+// TestRefreshDoesNotUndoAConcurrentBlock: a refresh that read the table just
+// before this replica blocked a user must not let the user back in.
+func TestRefreshDoesNotUndoAConcurrentBlock(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, d database) {
+		ctx := context.Background()
+		c := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+		a := replica(t, d, c)
+		// Block between the refresh's read and its apply: the hook runs
+		// inside load, after the queries.
+		a.afterRead = func() {
+			if _, err := a.Block(ctx, "U2mallory", "descope status disabled"); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := a.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		a.afterRead = nil
+		if !a.Blocked("U2mallory") {
+			t.Fatal("a refresh that read before the block undid it")
+		}
+		if err := a.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !a.Blocked("U2mallory") {
+			t.Error("the block is not in the database after the next refresh")
+		}
+	})
+}
