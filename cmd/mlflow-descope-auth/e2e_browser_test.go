@@ -27,15 +27,10 @@ func TestBrowserSignInCreateSignOut(t *testing.T) {
 // cookies no longer work.
 func runBrowserFlow(t *testing.T, st *stack, prefix string) {
 	t.Helper()
-	art := testenv.Artifacts(t)
 	ctx := testenv.Browser(t)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	shot := func(name string) {
-		if b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-			_ = os.WriteFile(filepath.Join(art, sanitize(t.Name())+"-"+name+".png"), b, 0o644)
-		}
-	}
+	shot := screenshots(t, ctx)
 	defer func() {
 		if t.Failed() {
 			shot("failure")
@@ -142,6 +137,17 @@ func runBrowserFlow(t *testing.T, st *stack, prefix string) {
 	shot("4-signed-out")
 	if code := getWithCookies(t, base+"/api/2.0/mlflow/experiments/search?max_results=1", old); code != http.StatusUnauthorized {
 		t.Errorf("old cookies after sign-out: status %d, want 401", code)
+	}
+}
+
+// screenshots returns a function that saves a full-page screenshot of ctx's
+// tab as <test name>-<name>.png in the test artifacts.
+func screenshots(t *testing.T, ctx context.Context) func(name string) {
+	art := testenv.Artifacts(t)
+	return func(name string) {
+		if b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(art, sanitize(t.Name())+"-"+name+".png"), b, 0o644)
+		}
 	}
 }
 

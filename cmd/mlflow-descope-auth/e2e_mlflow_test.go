@@ -21,6 +21,12 @@ import (
 // api calls the gateway with a bearer token and decodes the JSON answer.
 func api(t *testing.T, base, token, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	return apiWith(t, base, token, nil, method, path, body)
+}
+
+// apiWith is api with extra request headers.
+func apiWith(t *testing.T, base, token string, hdr map[string]string, method, path string, body any) (int, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -32,6 +38,9 @@ func api(t *testing.T, base, token, method, path string, body any) (int, map[str
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

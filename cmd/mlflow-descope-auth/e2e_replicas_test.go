@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,48 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
-
-// freshPostgres creates an empty database in the test PostgreSQL
-// (AUDIT_TEST_POSTGRES_DSN, started by scripts/test.sh) and returns its DSN.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("AUDIT_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("MDA_REQUIRE_ALL") != "" {
-			t.Fatal("AUDIT_TEST_POSTGRES_DSN not set and MDA_REQUIRE_ALL is")
-		}
-		t.Skip("AUDIT_TEST_POSTGRES_DSN not set: no PostgreSQL for the replica test")
-	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatalf("parse dsn: %v", err)
-	}
-	admin := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "replicas_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse dsn: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 // replica is a second gateway, in external mode, in front of the MLflow that
 // the stack's gateway supervises: the deployment of docs/deployment.md.
@@ -154,7 +112,7 @@ func eventually(within time.Duration, f func() bool) bool {
 // job on one replica finds disabled is refused by the other, which runs no
 // sync job at all.
 func TestReplicasShareSignOutAndBlocks(t *testing.T) {
-	dsn := freshPostgres(t)
+	dsn := testenv.FreshDatabase(t, testenv.RequirePostgres(t), "replicas_")
 	const secret = "replica-test-assertion-secret-0123456789"
 	st := startStack(t,
 		"MLFLOW_DESCOPE_ASSERTION_SECRET="+secret,

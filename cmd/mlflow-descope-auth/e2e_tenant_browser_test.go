@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,30 +29,7 @@ const tenantMapping = `{
               {"tenant_id": "T2TenantB", "workspace": "team-b"}]
 }`
 
-// apiIn is api with an X-MLFLOW-WORKSPACE header.
-func apiIn(t *testing.T, base, token, workspace, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("X-MLFLOW-WORKSPACE", workspace)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
-}
+func inWorkspace(ws string) map[string]string { return map[string]string{"X-MLFLOW-WORKSPACE": ws} }
 
 // uiCall is one MLflow API call the UI made, as the browser saw it.
 type uiCall struct {
@@ -190,25 +165,20 @@ func TestBrowserTenantIsolation(t *testing.T) {
 	}
 	stamp := time.Now().Format("150405")
 	aliceExp, bobExp := "alice-visible-"+stamp, "bob-secret-"+stamp
-	code, out := apiIn(t, st.url, mint("U2alice"), "team-a", "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": aliceExp})
+	code, out := apiWith(t, st.url, mint("U2alice"), inWorkspace("team-a"), "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": aliceExp})
 	if code != 200 {
 		t.Fatalf("alice creates in team-a: %d %v", code, out)
 	}
-	code, out = apiIn(t, st.url, mint("U2bob"), "team-b", "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": bobExp})
+	code, out = apiWith(t, st.url, mint("U2bob"), inWorkspace("team-b"), "POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": bobExp})
 	if code != 200 {
 		t.Fatalf("bob creates in team-b: %d %v", code, out)
 	}
 	bobID, _ := out["experiment_id"].(string)
 
-	art := testenv.Artifacts(t)
 	ctx := testenv.Browser(t)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	shot := func(name string) {
-		if b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-			_ = os.WriteFile(filepath.Join(art, sanitize(t.Name())+"-"+name+".png"), b, 0o644)
-		}
-	}
+	shot := screenshots(t, ctx)
 	calls := recordUICalls(t, ctx)
 	defer func() {
 		if t.Failed() {

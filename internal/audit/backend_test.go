@@ -2,22 +2,14 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
-
-// postgresDSNEnv names the PostgreSQL server the conformance suite also runs
-// against; see testdata/start-postgres.sh.
-const postgresDSNEnv = "AUDIT_TEST_POSTGRES_DSN"
 
 // backend opens stores on isolated, freshly created databases.
 type backend struct {
@@ -54,22 +46,7 @@ func postgresBackend(dsn string) backend {
 		name: "postgres",
 		fresh: func(tb testing.TB) string {
 			tb.Helper()
-			b := make([]byte, 6)
-			rand.Read(b)
-			schema := "audit_test_" + hex.EncodeToString(b)
-			tb.Cleanup(func() {
-				cfg, err := pgx.ParseConfig(dsn)
-				if err != nil {
-					tb.Errorf("parse dsn: %v", err)
-					return
-				}
-				db := stdlib.OpenDB(*cfg)
-				defer db.Close()
-				if _, err := db.Exec("DROP SCHEMA IF EXISTS " + pgx.Identifier{schema}.Sanitize() + " CASCADE"); err != nil {
-					tb.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			return schema
+			return testenv.FreshSchema(tb, dsn, "audit_test_")
 		},
 		open: func(tb testing.TB, loc string, opts Options) Store {
 			tb.Helper()
@@ -88,10 +65,10 @@ func postgresBackend(dsn string) backend {
 // always, PostgreSQL when AUDIT_TEST_POSTGRES_DSN is set.
 func backends(t *testing.T) []backend {
 	bs := []backend{sqliteBackend()}
-	if dsn := os.Getenv(postgresDSNEnv); dsn != "" {
+	if dsn := testenv.PostgresDSN(); dsn != "" {
 		bs = append(bs, postgresBackend(dsn))
 	} else {
-		t.Logf("%s not set: skipping the PostgreSQL store", postgresDSNEnv)
+		t.Logf("%s not set: skipping the PostgreSQL store", testenv.PostgresDSNEnv)
 	}
 	return bs
 }

@@ -2,20 +2,15 @@ package denylist
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
 
 type clock struct {
@@ -50,27 +45,13 @@ func databases(t *testing.T) []func(t *testing.T) database {
 		path := filepath.Join(t.TempDir(), "audit.db")
 		return database{name: "sqlite", open: func(t *testing.T) (*sql.DB, string) { return openStore(t, path, audit.Options{}) }}
 	}}
-	dsn := os.Getenv("AUDIT_TEST_POSTGRES_DSN")
+	dsn := testenv.PostgresDSN()
 	if dsn == "" {
-		t.Log("AUDIT_TEST_POSTGRES_DSN not set: skipping PostgreSQL")
+		t.Logf("%s not set: skipping PostgreSQL", testenv.PostgresDSNEnv)
 		return out
 	}
 	return append(out, func(t *testing.T) database {
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		schema := "denylist_test_" + hex.EncodeToString(b)
-		t.Cleanup(func() {
-			cfg, err := pgx.ParseConfig(dsn)
-			if err != nil {
-				t.Errorf("parse dsn: %v", err)
-				return
-			}
-			db := stdlib.OpenDB(*cfg)
-			defer db.Close()
-			if _, err := db.Exec("DROP SCHEMA IF EXISTS " + pgx.Identifier{schema}.Sanitize() + " CASCADE"); err != nil {
-				t.Errorf("drop schema: %v", err)
-			}
-		})
+		schema := testenv.FreshSchema(t, dsn, "denylist_test_")
 		return database{name: "postgres", open: func(t *testing.T) (*sql.DB, string) {
 			return openStore(t, dsn, audit.Options{Schema: schema})
 		}}

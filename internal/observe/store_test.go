@@ -2,18 +2,13 @@ package observe_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/observe"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
 
 // backend opens a fresh, empty audit store.
@@ -34,28 +29,14 @@ func backends(t *testing.T) []backend {
 		tb.Cleanup(func() { s.Close() })
 		return s
 	}}}
-	dsn := os.Getenv("AUDIT_TEST_POSTGRES_DSN")
+	dsn := testenv.PostgresDSN()
 	if dsn == "" {
-		t.Log("AUDIT_TEST_POSTGRES_DSN not set: skipping PostgreSQL")
+		t.Logf("%s not set: skipping PostgreSQL", testenv.PostgresDSNEnv)
 		return bs
 	}
 	return append(bs, backend{name: "postgres", open: func(tb testing.TB) audit.Store {
 		tb.Helper()
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		schema := "observe_test_" + hex.EncodeToString(b)
-		tb.Cleanup(func() {
-			cfg, err := pgx.ParseConfig(dsn)
-			if err != nil {
-				tb.Errorf("parse dsn: %v", err)
-				return
-			}
-			db := stdlib.OpenDB(*cfg)
-			defer db.Close()
-			if _, err := db.Exec("DROP SCHEMA IF EXISTS " + pgx.Identifier{schema}.Sanitize() + " CASCADE"); err != nil {
-				tb.Errorf("drop schema: %v", err)
-			}
-		})
+		schema := testenv.FreshSchema(tb, dsn, "observe_test_")
 		s, err := audit.Open(context.Background(), dsn, audit.Options{Schema: schema})
 		if err != nil {
 			tb.Fatal(err)
