@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,14 +40,23 @@ type Options struct {
 type List struct {
 	opts Options
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	tokens map[[32]byte]time.Time // token hash → when the token expires anyway
 	users  map[string]string      // blocked user ID → reason
 	// userChanges counts Block and Unblock calls, so that a refresh that
 	// read the table before one of them does not undo it.
 	userChanges uint64
-	// Writes the database has not taken yet, retried by Refresh.
+	// ntokens is len(tokens): a request checks it before hashing its token,
+	// and the list is nearly always empty.
+	ntokens atomic.Int64
+
+	// wmu orders the database writes: a write waits behind older ones the
+	// database refused, or a replayed Unblock could undo a newer Block.
+	wmu sync.Mutex
+	// pending are the writes the database has not taken yet, oldest first,
+	// retried by Refresh (guarded by wmu; npending mirrors its length).
 	pending     []func(ctx context.Context) error
+	npending    atomic.Int64
 	lastRefresh time.Time
 	lastPrune   time.Time
 	// afterRead, if set (tests), runs in load between reading the tables
@@ -116,6 +126,7 @@ func (l *List) RevokeToken(ctx context.Context, token string, until time.Time) e
 		l.dropExpiredLocked(now)
 	}
 	l.tokens[key] = until
+	l.ntokens.Store(int64(len(l.tokens)))
 	l.mu.Unlock()
 	if l.opts.DB == nil {
 		return nil
@@ -126,18 +137,15 @@ func (l *List) RevokeToken(ctx context.Context, token string, until time.Time) e
 
 // TokenRevoked reports whether token was signed out and has not expired.
 func (l *List) TokenRevoked(token string) bool {
-	if token == "" {
+	if token == "" || l.ntokens.Load() == 0 {
 		return false
 	}
 	key := hashToken(token)
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
 	until, ok := l.tokens[key]
-	if ok && !l.opts.Now().Before(until) {
-		delete(l.tokens, key)
-		return false
-	}
-	return ok
+	l.mu.RUnlock()
+	// Expired entries stay until dropExpiredLocked: checks only read.
+	return ok && l.opts.Now().Before(until)
 }
 
 // Block refuses userID from now on; added is false if it already was.
@@ -169,16 +177,16 @@ func (l *List) Unblock(ctx context.Context, userID string) (removed bool, err er
 
 // Blocked reports whether userID is blocked.
 func (l *List) Blocked(userID string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	_, ok := l.users[userID]
 	return ok
 }
 
 // BlockedUsers returns the blocked user IDs with their reasons.
 func (l *List) BlockedUsers() map[string]string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	out := make(map[string]string, len(l.users))
 	for k, v := range l.users {
 		out[k] = v
@@ -186,15 +194,33 @@ func (l *List) BlockedUsers() map[string]string {
 	return out
 }
 
-// write runs w against the database, keeping it for a retry if it fails.
+// maxPending bounds the writes kept for a retry during a database outage;
+// past it a change is refused here only, not shared.
+const maxPending = 100000
+
+// write runs w against the database in order: behind writes still waiting
+// for a retry it only queues; a write the database refuses is kept for one.
 func (l *List) write(ctx context.Context, op string, w func(context.Context) error) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if len(l.pending) >= maxPending {
+		return fmt.Errorf("denylist: %s: %d writes already wait for the database; not shared", op, len(l.pending))
+	}
+	if len(l.pending) > 0 {
+		l.queue(w)
+		return fmt.Errorf("denylist: %s: queued behind %d writes the database has not taken", op, len(l.pending)-1)
+	}
 	if err := w(ctx); err != nil {
-		l.mu.Lock()
-		l.pending = append(l.pending, w)
-		l.mu.Unlock()
+		l.queue(w)
 		return fmt.Errorf("denylist: %s: %w", op, err)
 	}
 	return nil
+}
+
+// queue keeps w for a retry; wmu held.
+func (l *List) queue(w func(context.Context) error) {
+	l.pending = append(l.pending, w)
+	l.npending.Store(int64(len(l.pending)))
 }
 
 // Run refreshes the list from the database every Interval until ctx ends.
@@ -230,21 +256,21 @@ func (l *List) Refresh(ctx context.Context) error {
 	if l.opts.DB == nil {
 		return nil
 	}
-	l.mu.Lock()
-	pending := l.pending
-	l.pending = nil
+	l.mu.RLock()
 	since := l.lastRefresh
-	l.mu.Unlock()
+	l.mu.RUnlock()
 	var errs []error
-	for i, w := range pending {
-		if err := w(ctx); err != nil {
-			l.mu.Lock()
-			l.pending = append(l.pending, pending[i:]...)
-			l.mu.Unlock()
+	l.wmu.Lock()
+	for len(l.pending) > 0 {
+		if err := l.pending[0](ctx); err != nil {
 			errs = append(errs, fmt.Errorf("denylist: retry write: %w", err))
 			break
 		}
+		l.pending[0] = nil
+		l.pending = l.pending[1:]
 	}
+	l.npending.Store(int64(len(l.pending)))
+	l.wmu.Unlock()
 	if len(errs) == 0 {
 		if err := l.load(ctx, since); err != nil {
 			errs = append(errs, err)
@@ -324,10 +350,11 @@ func (l *List) load(ctx context.Context, since time.Time) error {
 	for k, v := range fresh {
 		l.tokens[k] = v
 	}
+	l.ntokens.Store(int64(len(l.tokens)))
 	// A block or unblock still waiting for the database, or made while
 	// this refresh was reading, stays as this replica decided until the
 	// next refresh; otherwise the database is the truth.
-	if len(l.pending) == 0 && l.userChanges == changes {
+	if l.npending.Load() == 0 && l.userChanges == changes {
 		l.users = users
 	}
 	l.lastRefresh = now
@@ -340,4 +367,5 @@ func (l *List) dropExpiredLocked(now time.Time) {
 			delete(l.tokens, k)
 		}
 	}
+	l.ntokens.Store(int64(len(l.tokens)))
 }

@@ -319,3 +319,40 @@ func TestRefreshDoesNotUndoAConcurrentBlock(t *testing.T) {
 		}
 	})
 }
+
+// TestWritesReachTheDatabaseInOrder: an Unblock the database refused must
+// not be replayed after a newer Block and let the user back in.
+func TestWritesReachTheDatabaseInOrder(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, d database) {
+		ctx := context.Background()
+		c := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+		a, b := replica(t, d, c), replica(t, d, c)
+		if _, err := a.Block(ctx, "U2mallory", "descope status disabled"); err != nil {
+			t.Fatal(err)
+		}
+		db, _ := d.open(t)
+		if _, err := db.Exec(`ALTER TABLE mda_blocked_users RENAME TO mda_blocked_users_away`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Unblock(ctx, "U2mallory"); err == nil {
+			t.Error("Unblock reported success with the table gone")
+		}
+		if _, err := db.Exec(`ALTER TABLE mda_blocked_users_away RENAME TO mda_blocked_users`); err != nil {
+			t.Fatal(err)
+		}
+		// The database is back, but the Unblock still waits: the Block must
+		// go after it, not before.
+		if _, err := a.Block(ctx, "U2mallory", "deleted in descope"); err == nil {
+			t.Error("a Block behind a waiting write reported that it was stored")
+		}
+		if err := a.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !a.Blocked("U2mallory") || !b.Blocked("U2mallory") {
+			t.Errorf("blocked on a: %v, on b: %v; the older Unblock overtook the Block", a.Blocked("U2mallory"), b.Blocked("U2mallory"))
+		}
+	})
+}
