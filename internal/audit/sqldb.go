@@ -366,8 +366,17 @@ func (s *sqlDB) Verify(ctx context.Context) (VerifyResult, error) {
 	}
 	v := newVerifier(head)
 	after := head.AnchorID
-	// Rows at or below the anchor should have been pruned; any left are
-	// ignored (Prune deletes them in the same transaction that moves it).
+	// Prune deletes every row up to the anchor in the transaction that moves
+	// it, so a row there was put in by hand: the chain cannot vouch for it,
+	// yet Query (the admin pages, exports) would show it.
+	var stray sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT MIN(id) FROM audit_events WHERE id <= $1", head.AnchorID).Scan(&stray); err != nil {
+		return VerifyResult{}, s.errorf("verify", err)
+	}
+	if stray.Valid {
+		v.fail(stray.Int64, "record %d is at or below the prune anchor %d, outside the chain", stray.Int64, head.AnchorID)
+		return v.res, nil
+	}
 	for {
 		rows, err := tx.QueryContext(ctx, "SELECT "+eventColumns+" FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
 			after, verifyChunk)

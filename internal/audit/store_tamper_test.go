@@ -84,6 +84,10 @@ func testTamper(t *testing.T, b backend) {
 		{"last row hash recomputed", func(t *testing.T, s Store, db *sql.DB) {
 			rehash(t, s, 10)
 		}, 10, "recomputed"},
+		{"row inserted before the chain", func(t *testing.T, s Store, db *sql.DB) {
+			mustExec(t, db, "INSERT INTO audit_events (id, event_time, action, outcome, username, prev_hash, hash) "+
+				"SELECT -1, event_time, 'set_admin', outcome, 'mallory', hash, hash FROM audit_events WHERE id = 1")
+		}, -1, "prune anchor"},
 		{"row inserted past the head", func(t *testing.T, s Store, db *sql.DB) {
 			mustExec(t, db, "INSERT INTO audit_events (id, event_time, action, outcome, prev_hash, hash) "+
 				"SELECT 11, event_time, action, outcome, hash, hash FROM audit_events WHERE id = 10")
