@@ -40,24 +40,52 @@ func ValidWorkspaceName(name string) error {
 // file's "tenants" section gives it, else the tenant ID lowercased, with
 // every run of characters other than a-z and 0-9 turned into one hyphen and
 // hyphens trimmed. When that changes the ID (uppercase letters, other
-// characters), or the result is too short, too long or reserved, "-" and the
-// first 8 hex digits of SHA-256(tenant ID) are appended (the name cut to fit
-// 63 characters), so distinct tenant IDs never share a workspace.
+// characters), the result is too short, too long or reserved, or it is a
+// workspace the file names (for another tenant, or for project roles), "-"
+// and the first 8 hex digits of SHA-256(tenant ID) are appended (the name
+// cut to fit 63 characters), so distinct tenant IDs never share a workspace.
 func (m *Mapping) WorkspaceName(tenantID string) string {
 	for _, t := range m.Tenants {
 		if t.TenantID == tenantID {
 			return t.Workspace
 		}
 	}
-	return DeriveWorkspaceName(tenantID)
+	name := DeriveWorkspaceName(tenantID)
+	if m.namesWorkspace(name) {
+		// A tenant whose ID is "acme" must not land in the workspace the
+		// file gave another tenant as "acme".
+		return hashedWorkspaceName(tenantID)
+	}
+	return name
 }
 
-// DeriveWorkspaceName applies WorkspaceName's rule without overrides.
+// namesWorkspace reports whether the file itself names workspace ws.
+func (m *Mapping) namesWorkspace(ws string) bool {
+	for _, t := range m.Tenants {
+		if t.Workspace == ws {
+			return true
+		}
+	}
+	for _, r := range m.Roles {
+		if r.Workspace == ws {
+			return true
+		}
+	}
+	return false
+}
+
+// DeriveWorkspaceName applies WorkspaceName's rule without the file.
 func DeriveWorkspaceName(tenantID string) string {
-	s := sanitizeRoleName(tenantID)
-	if s == tenantID && ValidWorkspaceName(s) == nil {
+	if s := sanitizeRoleName(tenantID); s == tenantID && ValidWorkspaceName(s) == nil {
 		return s
 	}
+	return hashedWorkspaceName(tenantID)
+}
+
+// hashedWorkspaceName is the sanitized tenant ID with "-" and 8 hex digits
+// of SHA-256(tenant ID) appended.
+func hashedWorkspaceName(tenantID string) string {
+	s := sanitizeRoleName(tenantID)
 	sum := sha256.Sum256([]byte(tenantID))
 	suffix := hex.EncodeToString(sum[:4])
 	if s == "" {

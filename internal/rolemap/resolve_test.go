@@ -155,3 +155,40 @@ func TestAllowedWorkspace(t *testing.T) {
 		})
 	}
 }
+
+// TestTenantIDCannotTakeANamedWorkspace: a tenant whose ID equals a
+// workspace the file gives another tenant (or project roles) gets a
+// workspace of its own, not that one.
+func TestTenantIDCannotTakeANamedWorkspace(t *testing.T) {
+	t.Parallel()
+	m, err := Parse("roles.json", []byte(`{
+	  "roles": [{"descope_role": "ml-editor", "mlflow_role": "editors", "workspace": "ml-team",
+	             "grants": [{"resource_type": "experiment", "pattern": "*", "permission": "EDIT"}]}],
+	  "tenant_roles": [{"descope_role": "tenant-admin", "workspace_permission": "MANAGE"}],
+	  "tenants": [{"tenant_id": "T2SecretCorp", "workspace": "acme"}]
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.WorkspaceName("T2SecretCorp"); got != "acme" {
+		t.Fatalf("the named tenant's workspace = %q, want acme", got)
+	}
+	for _, id := range []string{"acme", "ml-team"} {
+		got := m.WorkspaceName(id)
+		if got == "acme" || got == "ml-team" || !strings.HasPrefix(got, id+"-") {
+			t.Errorf("tenant %q gets workspace %q; want its own hashed name", id, got)
+		}
+		if err := ValidWorkspaceName(got); err != nil {
+			t.Errorf("tenant %q: %v", id, err)
+		}
+	}
+	if got := m.WorkspaceName("other"); got != "other" {
+		t.Errorf("an unclaimed tenant ID changed: %q", got)
+	}
+	// Through Resolve: the tenant admin of tenant "acme" holds nothing in
+	// T2SecretCorp's workspace.
+	r := m.Resolve(Input{TenantRoles: map[string][]string{"acme": {"tenant-admin"}}, Workspaces: true})
+	if AllowedWorkspace(r, "acme") {
+		t.Errorf("tenant acme's admin may act in T2SecretCorp's workspace: %+v", r)
+	}
+}
