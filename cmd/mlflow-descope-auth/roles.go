@@ -305,6 +305,12 @@ func workspaceCheck(cfg *config.Config, a *provisioner) func(*gateway.Identity, 
 // set of roles per username, so a key with other roles gets its own MLflow
 // user instead of flipping the person's permissions back and forth.
 func (a *provisioner) sameAsUser(keyToken *descope.Token, u *descope.User) bool {
+	if a.mapping.UsesPermissions() {
+		// The user record names roles, not the permissions they carry, and
+		// resolving without them could call a key with other permissions
+		// "the same": when unsure, the key gets its own MLflow user.
+		return false
+	}
 	keySubj := provision.SubjectFromToken(u.UserID, keyToken)
 	userSubj := provision.SubjectFromUser(u, nil)
 	return samePermissions(a.p.Resolve(keySubj), a.p.Resolve(userSubj))

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
 )
 
 func TestTransient(t *testing.T) {
@@ -170,5 +172,45 @@ func TestSyncStatusShowsBlockedUsers(t *testing.T) {
 	}
 	if st["blocked_users_shared"] != false {
 		t.Errorf("a memory list reported as shared")
+	}
+}
+
+// TestBoundKeySharesUsernameOnlyWhenSure: with permission rules in the
+// mapping, a user record (roles only) cannot show the user's permissions,
+// so a key never shares the user's MLflow username; with role rules only,
+// the same roles share it and other roles do not.
+func TestBoundKeySharesUsernameOnlyWhenSure(t *testing.T) {
+	parse := func(src string) *rolemap.Mapping {
+		m, err := rolemap.Parse("roles.json", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	byRole := parse(`{"roles": [{"descope_role": "ml-editor", "mlflow_role": "editors",
+	  "grants": [{"resource_type": "experiment", "pattern": "*", "permission": "EDIT"}]}]}`)
+	byPermission := parse(`{"roles": [{"descope_permission": "mlflow:edit", "mlflow_role": "editors",
+	  "grants": [{"resource_type": "experiment", "pattern": "*", "permission": "EDIT"}]}]}`)
+	user := &descope.User{UserID: "U2alice", RoleNames: []string{"ml-editor"}}
+	for _, tc := range []struct {
+		name    string
+		mapping *rolemap.Mapping
+		key     descope.Token
+		want    bool
+	}{
+		{"role rules, same roles", byRole, descope.Token{Roles: []string{"ml-editor"}}, true},
+		{"role rules, fewer roles", byRole, descope.Token{}, false},
+		// The user's ml-editor role may carry mlflow:edit; the key has none.
+		{"permission rules, key without permissions", byPermission, descope.Token{}, false},
+		{"permission rules, same roles", byPermission, descope.Token{Roles: []string{"ml-editor"}}, false},
+	} {
+		p, err := provision.New(provision.Options{MLflow: &mlflow.Client{}, Mapping: tc.mapping})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &provisioner{p: p, mapping: tc.mapping}
+		if got := a.sameAsUser(&tc.key, user); got != tc.want {
+			t.Errorf("%s: sameAsUser = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

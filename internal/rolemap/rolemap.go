@@ -195,9 +195,25 @@ func at(name string, data []byte, err error) error {
 // Empty returns a mapping with no rules: only DESCOPE_ADMIN_ROLES matter.
 func Empty() *Mapping { return &Mapping{Source: "(no mapping file)"} }
 
-// ManagedRoles lists the (workspace, name) of every fixed-workspace role the
-// file defines, with its description and grants, in file order.
-func (m *Mapping) ManagedRoles() []Rule { return slices.Clone(m.Roles) }
+// UsesPermissions reports whether any rule matches Descope permissions
+// rather than roles. A user's permissions are not in their user record,
+// only derived from role definitions (or carried in a token).
+func (m *Mapping) UsesPermissions() bool {
+	if len(m.AdminPermissions) > 0 {
+		return true
+	}
+	for _, r := range m.Roles {
+		if r.DescopePermission != "" {
+			return true
+		}
+	}
+	for _, r := range m.TenantRoles {
+		if r.DescopePermission != "" {
+			return true
+		}
+	}
+	return false
+}
 
 // TenantRoleFor returns the tenant rule that defines role name, if any.
 func (m *Mapping) TenantRoleFor(name string) (TenantRule, bool) {
