@@ -36,6 +36,11 @@ func (e *authError) Unwrap() error { return e.err }
 // password) wins over cookies, and a bad header is never rescued by a cookie.
 func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identity, error) {
 	id, err := h.authenticateOnce(w, r)
+	if err == nil {
+		// Here, not per route: the admin pages and whoami need it as much as
+		// MLflow does.
+		err = h.refuseBlocked(id)
+	}
 	if err != nil {
 		var ae *authError
 		if errors.As(err, &ae) && countsAsFailure(ae.reason) {
@@ -45,11 +50,20 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identit
 	return id, err
 }
 
+// refuseBlocked fails identities a sync job found disabled or deleted in
+// Descope: their tokens verify until they expire, but they must not be used.
+func (h *handler) refuseBlocked(id *Identity) error {
+	if h.opts.Blocked != nil && h.opts.Blocked(id.UserID) {
+		return h.failed(id.Method, "user_disabled", errors.New("user disabled or deleted in Descope"), errUnauthenticated("your account is disabled"))
+	}
+	return nil
+}
+
 // countsAsFailure: a credential was presented and refused. No credential at
 // all, or Descope being unavailable, is not a failed attempt.
 func countsAsFailure(reason string) bool {
 	switch reason {
-	case "no_session", "descope_unavailable", "rate_limited":
+	case "no_session", "descope_unavailable", "rate_limited", "user_disabled":
 		return false
 	}
 	return true

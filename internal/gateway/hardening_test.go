@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
@@ -201,5 +202,103 @@ func TestReadyNamesWhatIsMissing(t *testing.T) {
 				t.Errorf("ready: %d %s, want %d", resp.StatusCode, body, want)
 			}
 		})
+	}
+}
+
+// TestEncodedPrefixIsNotAWayAround: under a path prefix, a percent-encoded
+// spelling of it (/%6dlflow/…) is not the prefix: it must not reach MLflow
+// without the classifier's checks, even with unknown routes allowed.
+func TestEncodedPrefixIsNotAWayAround(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{prefix: "/mlflow"})
+	h.user(t, "U2eve")
+	sess, _ := h.mint(t, "U2eve", descopesim.MintOptions{})
+	gw := h.withOptions(t, func(o *Options) { o.AllowUnknownRoutes = true })
+	bearer := map[string]string{"Authorization": "Bearer " + sess, "Content-Type": "application/json"}
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"encoded prefix, conflicting ids", "POST", "/%6dlflow/api/2.0/mlflow/runs/update", `{"run_id":"B","run_uuid":"C"}`, 404},
+		{"encoded prefix, plain read", "GET", "/%6Dlflow/api/2.0/mlflow/experiments/search", "", 404},
+		{"real prefix, conflicting ids", "POST", "/mlflow/api/2.0/mlflow/runs/update", `{"run_id":"B","run_uuid":"C"}`, 400},
+		{"health at the root", "GET", "/health", "", 200},
+		{"health under the prefix", "GET", "/mlflow/health", "", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.up.count()
+			req, err := http.NewRequest(tc.method, gw+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.URL.Opaque = "//" + req.URL.Host + tc.path
+			resp, body := doReq(t, req, bearer, tc.body)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if h.up.count() != before {
+				t.Error("reached MLflow")
+			}
+		})
+	}
+}
+
+// TestConnectionCannotDropCheckedHeaders: the proxy deletes what Connection
+// names after the checks ran, so naming anything but hop-by-hop headers is
+// refused before MLflow.
+func TestConnectionCannotDropCheckedHeaders(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.user(t, "U2eve")
+	sess, _ := h.mint(t, "U2eve", descopesim.MintOptions{})
+	const path = "/api/2.0/mlflow/registered-models/update"
+	body := `{"name":"m","description":"x"}`
+	for _, tc := range []struct {
+		conn   string
+		status int
+	}{
+		{"Content-Type", 400},
+		{"keep-alive, X-MLFLOW-WORKSPACE", 400},
+		{"close", 200},
+		{"keep-alive", 200},
+	} {
+		t.Run(tc.conn, func(t *testing.T) {
+			before := h.up.count()
+			resp, got := do(t, http.DefaultClient, "PATCH", h.gw.URL+path,
+				map[string]string{"Authorization": "Bearer " + sess, "Content-Type": "application/json", "Connection": tc.conn}, body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, got)
+			}
+			if reached := h.up.count() - before; (tc.status == 200) != (reached == 1) {
+				t.Errorf("reached MLflow %d times", reached)
+			}
+		})
+	}
+}
+
+// TestBlockedUsersAreRefusedEverywhere: a user the sync found disabled is
+// refused on the gateway's own pages and at sign-in, not only on MLflow's
+// routes.
+func TestBlockedUsersAreRefusedEverywhere(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.user(t, "U2gone", "admin")
+	sess, refresh := h.mint(t, "U2gone", descopesim.MintOptions{})
+	gw := h.withOptions(t, func(o *Options) {
+		o.Blocked = func(userID string) bool { return userID == "U2gone" }
+		o.Admin = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("audit log")) })
+	})
+	bearer := map[string]string{"Authorization": "Bearer " + sess}
+	for _, p := range []string{"/auth/whoami", "/auth/admin/", "/api/2.0/mlflow/experiments/search"} {
+		resp, body := do(t, http.DefaultClient, "GET", gw+p, bearer, "")
+		if resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "audit log") {
+			t.Errorf("%s as a blocked admin: %d %s", p, resp.StatusCode, body)
+		}
+	}
+	resp, body := do(t, http.DefaultClient, "POST", gw+"/auth/session",
+		map[string]string{"Content-Type": "application/json", "Origin": gw},
+		`{"sessionJwt":"`+sess+`","refreshJwt":"`+refresh+`"}`)
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Errorf("sign-in of a blocked user: %d, %d cookies: %s", resp.StatusCode, len(resp.Cookies()), body)
 	}
 }

@@ -199,6 +199,10 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := h.identityFromToken(tok, MethodCookie)
+	if err := h.refuseBlocked(id); err != nil {
+		h.authFailed(w, r, err)
+		return
+	}
 	if id.Username == h.opts.AdminUsername {
 		h.authFailed(w, r, h.failed(MethodCookie, "reserved_username", errors.New("identity maps to the gateway's admin account"), errForbidden("this identity cannot be used")))
 		return

@@ -254,10 +254,6 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, h.failed(id.Method, "reserved_username", errors.New("identity maps to no usable MLflow user"), errForbidden("this identity cannot be used with MLflow")))
 		return
 	}
-	if h.opts.Blocked != nil && h.opts.Blocked(id.UserID) {
-		h.authFailed(w, r, h.failed(id.Method, "user_disabled", errors.New("user disabled or deleted in Descope"), errUnauthenticated("your account is disabled")))
-		return
-	}
 	if h.opts.WorkspaceAllowed != nil {
 		ws := workspaceHeader(r.Header)
 		if !h.opts.WorkspaceAllowed(id, ws) {

@@ -52,12 +52,28 @@ func (h *handler) routes() http.Handler {
 // instead of being cleaned up (or redirected) into some other route.
 func (h *handler) refuseBadPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if connectionDrops(r.Header) {
+			// The reverse proxy deletes every header Connection names, after
+			// the checks below have seen it: Connection: Content-Type would
+			// send MLflow a body without the Content-Type that was checked.
+			stateOf(r.Context()).reason = "connection_names_header"
+			writeJSONError(w, errBadRequest("the Connection header may only name close, keep-alive, upgrade, te or trailers"))
+			return
+		}
 		raw := classify.RawPath(r)
 		p := raw
 		if pre := h.opts.StaticPrefix; pre != "" {
 			rest, ok := strings.CutPrefix(raw, pre)
 			if !ok || (rest != "" && rest[0] != '/') {
-				next.ServeHTTP(w, r) // outside the prefix: the mux answers 404
+				if raw == "/health" || raw == "/ready" {
+					next.ServeHTTP(w, r)
+					return
+				}
+				// Everything else outside the prefix is 404 here, not in the
+				// mux: the mux decodes the path, so /%6dlflow/api/... would
+				// match the prefix there and reach MLflow unclassified.
+				stateOf(r.Context()).route = "outside_prefix"
+				h.notFound(w, r)
 				return
 			}
 			p = rest
@@ -76,6 +92,22 @@ func (h *handler) refuseBadPaths(next http.Handler) http.Handler {
 }
 
 // refuse answers a classifier rejection.
+// connectionDrops reports whether a Connection header names a header other
+// than the hop-by-hop ones, which the proxy would then remove.
+func connectionDrops(h http.Header) bool {
+	for _, v := range h.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			tok = strings.TrimSpace(tok)
+			switch strings.ToLower(tok) {
+			case "", "close", "keep-alive", "upgrade", "te", "trailer", "trailers":
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	s := stateOf(r.Context())
 	if rej, ok := classify.AsRejection(err); ok {
