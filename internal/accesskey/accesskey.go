@@ -220,6 +220,12 @@ func (a *Authenticator) exchange(ctx context.Context, key string) (Identity, err
 		return Identity{}, fmt.Errorf("accesskey: exchange: %w", err)
 	}
 	tok, err := a.opts.Verifier.Verify(ctx, ex.SessionJWT, descope.KindAccessKey)
+	if errors.Is(err, descope.ErrUnknownKey) {
+		// Descope just signed it: our copy of its keys is stale (a refetch
+		// may be rate-limited). Not the key's fault: do not remember it as
+		// rejected.
+		err = fmt.Errorf("%w: %w", descope.ErrKeysUnavailable, err)
+	}
 	if err != nil {
 		if errors.Is(err, descope.ErrKeysUnavailable) {
 			return Identity{}, fmt.Errorf("accesskey: verify: %w", err)

@@ -152,6 +152,12 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 		m.opts.Cookies.Clear(w)
 		return nil, fmt.Errorf("%w: %w", ErrEnded, err)
 	}
+	// A refresh remembered for the old cookies may have handed out tokens
+	// signed out since: replaying the old cookies must not revive them.
+	if m.isRevoked(res.session.Raw) || m.isRevoked(res.refresh) {
+		m.opts.Cookies.Clear(w)
+		return nil, fmt.Errorf("%w: signed out", ErrEnded)
+	}
 	until := rt.Expiry
 	if res.refresh != refreshJWT {
 		if nt, err := m.opts.Verifier.Verify(ctx, res.refresh, descope.KindRefresh); err == nil {
@@ -181,6 +187,11 @@ func (m *Manager) refresh(ctx context.Context, refreshJWT string) (refreshed, er
 			return refreshed{}, fmt.Errorf("session: refresh: %w", err)
 		}
 		tok, err := m.opts.Verifier.Verify(fctx, res.SessionJWT, descope.KindSession)
+		if errors.Is(err, descope.ErrUnknownKey) {
+			// Descope just signed it: our copy of its keys is stale (a
+			// refetch may be rate-limited), not the session bad.
+			return refreshed{}, fmt.Errorf("session: refreshed token: %w: %w", descope.ErrKeysUnavailable, err)
+		}
 		if err != nil {
 			return refreshed{}, fmt.Errorf("session: refreshed token: %w", err)
 		}
