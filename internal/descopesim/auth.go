@@ -99,53 +99,35 @@ func (st *refreshState) copy() *refreshState {
 	return &c
 }
 
-// logout serves POST /v1/auth/logout: it revokes the refresh JWT used.
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	raw, ok := s.authSecret(w, r)
-	if !ok {
-		return
+// logout serves POST /v1/auth/logout (all false: it revokes the refresh
+// JWT used) and POST /v1/auth/logoutall (all true: every refresh JWT of the
+// user).
+func (s *Server) logout(all bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := s.authSecret(w, r)
+		if !ok {
+			return
+		}
+		if _, err := s.verify(raw); err != nil {
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "refresh token is invalid")
+			return
+		}
+		s.mu.Lock()
+		st, found := s.refresh[raw]
+		valid := found && !st.revoked
+		switch {
+		case valid && all:
+			s.revokeAllLocked(st.userID)
+		case valid:
+			st.revoked = true
+		}
+		s.mu.Unlock()
+		if !valid {
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "refresh token is invalid or revoked")
+			return
+		}
+		writeJSON(w, http.StatusOK, jwtResponse{CookiePath: "/"}) // token fields empty
 	}
-	if _, err := s.verify(raw); err != nil {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "refresh token is invalid")
-		return
-	}
-	s.mu.Lock()
-	st, found := s.refresh[raw]
-	valid := found && !st.revoked
-	if valid {
-		st.revoked = true
-	}
-	s.mu.Unlock()
-	if !valid {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "refresh token is invalid or revoked")
-		return
-	}
-	writeJSON(w, http.StatusOK, jwtResponse{CookiePath: "/"}) // token fields empty
-}
-
-// logoutAll serves POST /v1/auth/logoutall: it revokes every refresh JWT of
-// the user.
-func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) {
-	raw, ok := s.authSecret(w, r)
-	if !ok {
-		return
-	}
-	if _, err := s.verify(raw); err != nil {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "refresh token is invalid")
-		return
-	}
-	s.mu.Lock()
-	st, found := s.refresh[raw]
-	valid := found && !st.revoked
-	if valid {
-		s.revokeAllLocked(st.userID)
-	}
-	s.mu.Unlock()
-	if !valid {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "refresh token is invalid or revoked")
-		return
-	}
-	writeJSON(w, http.StatusOK, jwtResponse{CookiePath: "/"}) // token fields empty
 }
 
 // showMe serves GET /v1/auth/me.

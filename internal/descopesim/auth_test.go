@@ -239,3 +239,19 @@ func TestMeAndSelectTenant(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletedUsersTokensStayDead: re-creating a deleted user's ID does not
+// bring the old refresh tokens back, as in Descope.
+func TestDeletedUsersTokensStayDead(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, Options{})
+	mustUser(t, s, User{ID: "U2gone"})
+	_, ref := mustMint(t, s, "U2gone", MintOptions{})
+	if err := s.DeleteUser("U2gone"); err != nil {
+		t.Fatal(err)
+	}
+	mustUser(t, s, User{ID: "U2gone"})
+	if resp := call(t, s, http.MethodPost, "/v1/auth/refresh", testProject+":"+ref, "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("old refresh token after delete and re-create: %d, want 401", resp.StatusCode)
+	}
+}

@@ -33,8 +33,8 @@ func (s *Server) routes() *http.ServeMux {
 	// Descope API.
 	mux.HandleFunc("GET /v2/keys/{projectId}", s.showKeys)
 	mux.HandleFunc("POST /v1/auth/refresh", s.refreshSession)
-	mux.HandleFunc("POST /v1/auth/logout", s.logout)
-	mux.HandleFunc("POST /v1/auth/logoutall", s.logoutAll)
+	mux.HandleFunc("POST /v1/auth/logout", s.logout(false))
+	mux.HandleFunc("POST /v1/auth/logoutall", s.logout(true))
 	mux.HandleFunc("GET /v1/auth/me", s.showMe)
 	mux.HandleFunc("POST /v1/auth/tenant/select", s.selectTenant)
 	mux.HandleFunc("POST /v1/auth/accesskey/exchange", s.exchangeKey)

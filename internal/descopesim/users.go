@@ -154,6 +154,9 @@ func (s *Server) DeleteUser(id string) error {
 	if _, ok := s.users[id]; !ok {
 		return fmt.Errorf("descopesim: user %q: %w", id, ErrNotFound)
 	}
+	// As in Descope, the user's refresh tokens stay dead even if a user
+	// with the same ID is created later.
+	s.revokeAllLocked(id)
 	delete(s.users, id)
 	return nil
 }
