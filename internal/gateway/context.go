@@ -19,7 +19,6 @@ const (
 	MethodBearerJWT Method = "bearer_jwt"
 	MethodAccessKey Method = "access_key"
 	MethodBasicKey  Method = "basic_access_key"
-	MethodSystem    Method = "system"
 )
 
 // Identity is who a request is, once authenticated.

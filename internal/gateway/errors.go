@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 )
 
 // MLflow error codes the gateway answers with. The MLflow client retries
@@ -78,10 +80,7 @@ func writeJSONError(w http.ResponseWriter, e *apiError) {
 // redirects and pages: API paths, non-browser Accept headers, and anything
 // that sent credentials in a header.
 func wantsJSON(r *http.Request, prefix string) bool {
-	p := strings.TrimPrefix(r.URL.Path, prefix)
-	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ajax-api/") || p == "/graphql" ||
-		strings.HasPrefix(p, "/gateway/") || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/get-artifact") ||
-		strings.HasPrefix(p, "/model-versions/") {
+	if classify.IsAPI(strings.TrimPrefix(classify.RawPath(r), prefix)) {
 		return true
 	}
 	if r.Header.Get("Authorization") != "" {

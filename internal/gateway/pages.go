@@ -76,7 +76,7 @@ func uniqueOrigins(urls ...string) []string {
 			continue
 		}
 		o := u.Scheme + "://" + u.Host
-		if !contains(out, o) {
+		if !slices.Contains(out, o) {
 			out = append(out, o)
 		}
 	}
@@ -89,15 +89,6 @@ func hostOf(s string) string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // showLogin renders the page with <descope-wc>.
