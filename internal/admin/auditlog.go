@@ -20,12 +20,7 @@ type form struct {
 }
 
 // Actions offered in the filter's list.
-func actions() []audit.Action {
-	return []audit.Action{audit.ActionSignIn, audit.ActionRefresh, audit.ActionSignOut, audit.ActionAuthFailure,
-		audit.ActionAccessKeyExchange, audit.ActionRequest, audit.ActionProvisionUser, audit.ActionSetAdmin,
-		audit.ActionAssignRole, audit.ActionUnassignRole, audit.ActionSyncRole, audit.ActionCreateWorkspace,
-		audit.ActionSyncRun, audit.ActionConfig, audit.ActionAuditPrune}
-}
+func actions() []audit.Action { return audit.Actions() }
 
 func outcomes() []audit.Outcome {
 	return []audit.Outcome{audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied, audit.OutcomeError}

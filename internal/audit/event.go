@@ -31,12 +31,22 @@ const (
 	ActionSetAdmin          Action = "set_admin"           // MLflow admin flag changed
 	ActionAssignRole        Action = "assign_role"         // MLflow role granted
 	ActionUnassignRole      Action = "unassign_role"       // MLflow role removed
-	ActionSyncRole          Action = "sync_role"           // role definition synchronised to MLflow
+	ActionCreateRole        Action = "create_role"         // MLflow role created from the mapping file
+	ActionUpdateRole        Action = "update_role"         // MLflow role's description or grants changed to match the file
+	ActionDeleteRole        Action = "delete_role"         // MLflow role removed: no longer in the file
 	ActionCreateWorkspace   Action = "create_workspace"    // MLflow workspace created
 	ActionSyncRun           Action = "sync_run"            // one run of the periodic role/user sync
 	ActionConfig            Action = "config"              // gateway started with a configuration (hash only)
 	ActionAuditPrune        Action = "audit_prune"         // written by the store itself when Prune deletes records
 )
+
+// Actions lists every action the gateway writes, for filters and checks.
+func Actions() []Action {
+	return []Action{ActionSignIn, ActionRefresh, ActionSignOut, ActionAuthFailure,
+		ActionAccessKeyExchange, ActionRequest, ActionProvisionUser, ActionSetAdmin,
+		ActionAssignRole, ActionUnassignRole, ActionCreateRole, ActionUpdateRole, ActionDeleteRole,
+		ActionCreateWorkspace, ActionSyncRun, ActionConfig, ActionAuditPrune}
+}
 
 // Outcome is how an action ended.
 type Outcome string

@@ -61,12 +61,26 @@ type Subject struct {
 	TenantPermissions  map[string][]string
 }
 
+// Actions of Events; the audit trail stores them as they are (each is an
+// audit.Action of the same name).
+const (
+	ActionProvisionUser   = "provision_user"
+	ActionSetAdmin        = "set_admin"
+	ActionAssignRole      = "assign_role"
+	ActionUnassignRole    = "unassign_role"
+	ActionCreateRole      = "create_role"
+	ActionUpdateRole      = "update_role"
+	ActionDeleteRole      = "delete_role"
+	ActionCreateWorkspace = "create_workspace"
+)
+
+// Actions lists every Event action.
+var Actions = []string{ActionProvisionUser, ActionSetAdmin, ActionAssignRole, ActionUnassignRole,
+	ActionCreateRole, ActionUpdateRole, ActionDeleteRole, ActionCreateWorkspace}
+
 // Event reports a change provisioning made in MLflow, for the audit trail.
 type Event struct {
-	// Action is one of provision_user, set_admin, assign_role,
-	// unassign_role, create_role, update_role, delete_role,
-	// create_workspace.
-	Action    string
+	Action    string // one of Actions
 	Username  string // empty for role and workspace changes
 	Role      string
 	Workspace string
@@ -283,7 +297,7 @@ func (p *Provisioner) reconcile(ctx context.Context, username string, res rolema
 		if res.AdminReason != "" {
 			detail += " (" + res.AdminReason + ")"
 		}
-		p.emit(&evs, Event{Action: "set_admin", Username: username, Detail: detail})
+		p.emit(&evs, Event{Action: ActionSetAdmin, Username: username, Detail: detail})
 	}
 	if p.opts.Workspaces {
 		for _, w := range res.Workspaces {
@@ -314,7 +328,7 @@ func (p *Provisioner) ensureUser(ctx context.Context, username string, evs *[]Ev
 	err = p.opts.MLflow.CreateUser(ctx, username, pw)
 	switch {
 	case err == nil:
-		p.emit(evs, Event{Action: "provision_user", Username: username})
+		p.emit(evs, Event{Action: ActionProvisionUser, Username: username})
 		return mlflow.User{Username: username}, nil
 	case errors.Is(err, mlflow.ErrAlreadyExists):
 		if u, err = p.opts.MLflow.User(ctx, username); err != nil {
@@ -344,7 +358,7 @@ func (p *Provisioner) Revoke(ctx context.Context, username, reason string) ([]Ev
 		if err := p.opts.MLflow.SetAdmin(ctx, username, false); err != nil {
 			return evs, fmt.Errorf("provision: clear admin of %q: %w", username, err)
 		}
-		p.emit(&evs, Event{Action: "set_admin", Username: username, Detail: "is_admin=false (" + reason + ")"})
+		p.emit(&evs, Event{Action: ActionSetAdmin, Username: username, Detail: "is_admin=false (" + reason + ")"})
 	}
 	roles, err := p.opts.MLflow.UserRoles(ctx, username)
 	if err != nil {
@@ -354,7 +368,7 @@ func (p *Provisioner) Revoke(ctx context.Context, username, reason string) ([]Ev
 		if err := p.opts.MLflow.UnassignRole(ctx, username, r.ID); err != nil && !errors.Is(err, mlflow.ErrNotFound) {
 			return evs, fmt.Errorf("provision: unassign %q from %q: %w", r.Name, username, err)
 		}
-		p.emit(&evs, Event{Action: "unassign_role", Username: username, Role: r.Name, Workspace: r.Workspace, Detail: reason})
+		p.emit(&evs, Event{Action: ActionUnassignRole, Username: username, Role: r.Name, Workspace: r.Workspace, Detail: reason})
 	}
 	p.Forget(username)
 	return evs, nil

@@ -128,7 +128,7 @@ func (p *Provisioner) SyncRoles(ctx context.Context) ([]Event, error) {
 			continue
 		}
 		p.index.drop(r.Workspace, r.Name)
-		p.emit(&evs, Event{Action: "delete_role", Role: r.Name, Workspace: r.Workspace, Detail: "no longer in " + p.opts.Mapping.Source})
+		p.emit(&evs, Event{Action: ActionDeleteRole, Role: r.Name, Workspace: r.Workspace, Detail: "no longer in " + p.opts.Mapping.Source})
 	}
 	return evs, errors.Join(errs...)
 }
@@ -162,7 +162,7 @@ func (p *Provisioner) syncRole(ctx context.Context, d desiredRole, existing *mlf
 		r, err := p.opts.MLflow.CreateRole(ctx, d.name, d.workspace, d.description)
 		switch {
 		case err == nil:
-			p.emit(evs, Event{Action: "create_role", Role: d.name, Workspace: d.workspace, Detail: d.description})
+			p.emit(evs, Event{Action: ActionCreateRole, Role: d.name, Workspace: d.workspace, Detail: d.description})
 			existing = &r
 		case errors.Is(err, mlflow.ErrAlreadyExists): // another replica
 			roles, lerr := p.opts.MLflow.Roles(ctx, d.workspace)
@@ -185,7 +185,7 @@ func (p *Provisioner) syncRole(ctx context.Context, d desiredRole, existing *mlf
 		if _, err := p.opts.MLflow.UpdateRole(ctx, existing.ID, mlflow.RoleUpdate{Description: &desc}); err != nil {
 			return fmt.Errorf("provision: update role %q: %w", d.name, err)
 		}
-		p.emit(evs, Event{Action: "update_role", Role: d.name, Workspace: d.workspace, Detail: "description"})
+		p.emit(evs, Event{Action: ActionUpdateRole, Role: d.name, Workspace: d.workspace, Detail: "description"})
 	}
 	return p.syncGrants(ctx, d, existing.ID, evs)
 }
@@ -209,12 +209,12 @@ func (p *Provisioner) syncGrants(ctx context.Context, d desiredRole, roleID int6
 			if err := p.opts.MLflow.RemoveRolePermission(ctx, h.ID); err != nil && !errors.Is(err, mlflow.ErrNotFound) {
 				return fmt.Errorf("provision: remove grant from role %q: %w", d.name, err)
 			}
-			p.emit(evs, Event{Action: "update_role", Role: d.name, Workspace: d.workspace, Detail: fmt.Sprintf("removed %s %s %s", h.ResourceType, h.ResourcePattern, h.Permission)})
+			p.emit(evs, Event{Action: ActionUpdateRole, Role: d.name, Workspace: d.workspace, Detail: fmt.Sprintf("removed %s %s %s", h.ResourceType, h.ResourcePattern, h.Permission)})
 		case h.Permission != g.Permission:
 			if _, err := p.opts.MLflow.UpdateRolePermission(ctx, h.ID, g.Permission); err != nil {
 				return fmt.Errorf("provision: update grant of role %q: %w", d.name, err)
 			}
-			p.emit(evs, Event{Action: "update_role", Role: d.name, Workspace: d.workspace, Detail: fmt.Sprintf("%s %s %s -> %s", h.ResourceType, h.ResourcePattern, h.Permission, g.Permission)})
+			p.emit(evs, Event{Action: ActionUpdateRole, Role: d.name, Workspace: d.workspace, Detail: fmt.Sprintf("%s %s %s -> %s", h.ResourceType, h.ResourcePattern, h.Permission, g.Permission)})
 		}
 		if ok {
 			matched[k] = true
@@ -227,7 +227,7 @@ func (p *Provisioner) syncGrants(ctx context.Context, d desiredRole, roleID int6
 		if _, err := p.opts.MLflow.AddRolePermission(ctx, roleID, mlflow.Grant{ResourceType: g.ResourceType, ResourcePattern: g.Pattern, Permission: g.Permission}); err != nil && !errors.Is(err, mlflow.ErrAlreadyExists) {
 			return fmt.Errorf("provision: add grant to role %q: %w", d.name, err)
 		}
-		p.emit(evs, Event{Action: "update_role", Role: d.name, Workspace: d.workspace, Detail: fmt.Sprintf("added %s %s %s", g.ResourceType, g.Pattern, g.Permission)})
+		p.emit(evs, Event{Action: ActionUpdateRole, Role: d.name, Workspace: d.workspace, Detail: fmt.Sprintf("added %s %s %s", g.ResourceType, g.Pattern, g.Permission)})
 	}
 	return nil
 }
@@ -289,7 +289,7 @@ func (p *Provisioner) reconcileRoles(ctx context.Context, username string, want 
 		_, err = p.opts.MLflow.AssignRole(ctx, username, id)
 		switch {
 		case err == nil:
-			p.emit(evs, Event{Action: "assign_role", Username: username, Role: ref.Name, Workspace: ref.Workspace, Detail: ref.Reason})
+			p.emit(evs, Event{Action: ActionAssignRole, Username: username, Role: ref.Name, Workspace: ref.Workspace, Detail: ref.Reason})
 		case errors.Is(err, mlflow.ErrAlreadyExists):
 		case errors.Is(err, mlflow.ErrNotFound):
 			// The role was deleted behind our back: look it up again next time.
@@ -306,7 +306,7 @@ func (p *Provisioner) reconcileRoles(ctx context.Context, username string, want 
 		if err := p.opts.MLflow.UnassignRole(ctx, username, r.ID); err != nil && !errors.Is(err, mlflow.ErrNotFound) {
 			return fmt.Errorf("provision: unassign %q from %q: %w", r.Name, username, err)
 		}
-		p.emit(evs, Event{Action: "unassign_role", Username: username, Role: r.Name, Workspace: r.Workspace, Detail: "no longer implied by the user's Descope roles"})
+		p.emit(evs, Event{Action: ActionUnassignRole, Username: username, Role: r.Name, Workspace: r.Workspace, Detail: "no longer implied by the user's Descope roles"})
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func (p *Provisioner) createWorkspace(ctx context.Context, name, tenantID string
 		_, err = p.opts.MLflow.CreateWorkspace(ctx, mlflow.Workspace{Name: name, Description: desc})
 		switch {
 		case err == nil:
-			p.emit(evs, Event{Action: "create_workspace", Workspace: name, Detail: desc})
+			p.emit(evs, Event{Action: ActionCreateWorkspace, Workspace: name, Detail: desc})
 		case errors.Is(err, mlflow.ErrAlreadyExists): // another replica
 			err = nil
 		}
