@@ -299,6 +299,13 @@ func (p *Provisioner) reconcile(ctx context.Context, username string, res rolema
 		}
 		p.emit(&evs, Event{Action: ActionSetAdmin, Username: username, Detail: detail})
 	}
+	have, err := p.opts.MLflow.UserRoles(ctx, username)
+	if err != nil {
+		return evs, fmt.Errorf("provision: roles of %q: %w", username, err)
+	}
+	if err := p.dropUnwanted(ctx, username, have, res.Roles, &evs); err != nil {
+		return evs, err
+	}
 	if p.opts.Workspaces {
 		for _, w := range res.Workspaces {
 			if err := p.ensureWorkspace(ctx, w.Name, w.TenantID, &evs); err != nil {
@@ -306,7 +313,7 @@ func (p *Provisioner) reconcile(ctx context.Context, username string, res rolema
 			}
 		}
 	}
-	err = p.reconcileRoles(ctx, username, res.Roles, &evs)
+	err = p.assignWanted(ctx, username, have, res.Roles, &evs)
 	return evs, err
 }
 

@@ -241,3 +241,29 @@ func TestEnsureBlocked(t *testing.T) {
 		t.Errorf("Ensure(U2) = %v", err)
 	}
 }
+
+// TestRemovalsDoNotWaitForGrants: a role taken away in Descope leaves MLflow
+// even when granting the user's new role fails (here: the role was deleted
+// in MLflow behind the gateway's back).
+func TestRemovalsDoNotWaitForGrants(t *testing.T) {
+	t.Parallel()
+	f, c := newFakeMLflow(t)
+	ctx := context.Background()
+	p := fakeProvisioner(t, c, matrixMapping, false, nil)
+	if _, err := p.SyncRoles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ensure(ctx, provision.Subject{Username: "U1", ProjectRoles: []string{"ml-editor"}}); err != nil {
+		t.Fatal(err)
+	}
+	viewers := f.role("default", "viewers")
+	f.mu.Lock()
+	delete(f.roles, viewers.ID)
+	f.mu.Unlock()
+	if err := p.Ensure(ctx, provision.Subject{Username: "U1", ProjectRoles: []string{"ml-viewer"}}); err == nil {
+		t.Error("assigning a deleted role reported success")
+	}
+	if got := f.roleNames("U1"); len(got) != 0 {
+		t.Errorf("roles after the failed grant: %v; editors should be gone", got)
+	}
+}

@@ -269,20 +269,34 @@ func (p *Provisioner) desired(ref rolemap.RoleRef) (desiredRole, bool) {
 	return desiredRole{}, false
 }
 
-// reconcileRoles assigns the wanted roles and takes away managed roles that
-// are no longer wanted. Hand-made roles a user holds are left alone.
-func (p *Provisioner) reconcileRoles(ctx context.Context, username string, want []rolemap.RoleRef, evs *[]Event) error {
-	have, err := p.opts.MLflow.UserRoles(ctx, username)
-	if err != nil {
-		return fmt.Errorf("provision: roles of %q: %w", username, err)
+// dropUnwanted takes away the managed roles a user holds that are no longer
+// wanted. It runs before anything is granted, so that a failure to grant
+// (a workspace MLflow will not create, a role deleted behind our back) can
+// never keep a privilege Descope took away. Hand-made roles are left alone.
+func (p *Provisioner) dropUnwanted(ctx context.Context, username string, have []mlflow.Role, want []rolemap.RoleRef, evs *[]Event) error {
+	wanted := map[[2]string]bool{}
+	for _, ref := range want {
+		wanted[[2]string{ref.Workspace, ref.Name}] = true
 	}
-	wantIDs := map[int64]bool{}
+	for _, r := range have {
+		if wanted[[2]string{r.Workspace, r.Name}] || !Managed(r) {
+			continue
+		}
+		if err := p.opts.MLflow.UnassignRole(ctx, username, r.ID); err != nil && !errors.Is(err, mlflow.ErrNotFound) {
+			return fmt.Errorf("provision: unassign %q from %q: %w", r.Name, username, err)
+		}
+		p.emit(evs, Event{Action: ActionUnassignRole, Username: username, Role: r.Name, Workspace: r.Workspace, Detail: "no longer implied by the user's Descope roles"})
+	}
+	return nil
+}
+
+// assignWanted gives the user every wanted role it does not hold yet.
+func (p *Provisioner) assignWanted(ctx context.Context, username string, have []mlflow.Role, want []rolemap.RoleRef, evs *[]Event) error {
 	for _, ref := range want {
 		id, err := p.roleID(ctx, ref, evs)
 		if err != nil {
 			return err
 		}
-		wantIDs[id] = true
 		if slices.ContainsFunc(have, func(r mlflow.Role) bool { return r.ID == id }) {
 			continue
 		}
@@ -298,15 +312,6 @@ func (p *Provisioner) reconcileRoles(ctx context.Context, username string, want 
 		default:
 			return fmt.Errorf("provision: assign %q to %q: %w", ref.Name, username, err)
 		}
-	}
-	for _, r := range have {
-		if wantIDs[r.ID] || !Managed(r) {
-			continue
-		}
-		if err := p.opts.MLflow.UnassignRole(ctx, username, r.ID); err != nil && !errors.Is(err, mlflow.ErrNotFound) {
-			return fmt.Errorf("provision: unassign %q from %q: %w", r.Name, username, err)
-		}
-		p.emit(evs, Event{Action: ActionUnassignRole, Username: username, Role: r.Name, Workspace: r.Workspace, Detail: "no longer implied by the user's Descope roles"})
 	}
 	return nil
 }
