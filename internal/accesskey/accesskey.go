@@ -270,15 +270,25 @@ func (a *Authenticator) keyInfo(ctx context.Context, keyID string) (*descope.Acc
 	if k, ok := a.info.get(keyID, now); ok {
 		return k, nil
 	}
-	k, err := a.opts.Descope.AccessKey(ctx, keyID)
-	if err != nil {
-		if errors.Is(err, descope.ErrRejected) {
-			return nil, fmt.Errorf("%w: key record: %w", ErrRejected, err)
+	// One load per key however many requests find the record expired at
+	// once (a CI job's parallel uploads), detached from any one caller.
+	v, err, _ := a.flights.Do("info:"+keyID, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		k, err := a.opts.Descope.AccessKey(fctx, keyID)
+		if err != nil {
+			if errors.Is(err, descope.ErrRejected) {
+				return nil, fmt.Errorf("%w: key record: %w", ErrRejected, err)
+			}
+			return nil, fmt.Errorf("accesskey: key record: %w", err)
 		}
-		return nil, fmt.Errorf("accesskey: key record: %w", err)
+		a.info.put(keyID, k, now.Add(a.opts.KeyInfoTTL), now)
+		return k, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	a.info.put(keyID, k, now.Add(a.opts.KeyInfoTTL), now)
-	return k, nil
+	return v.(*descope.AccessKey), nil
 }
 
 // checkInfo applies what only the management record says: a key deactivated

@@ -1,0 +1,78 @@
+package accesskey_test
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+)
+
+// TestExpiredKeyRecordIsLoadedOnce: when the cached management record of a
+// key expires, the parallel requests of one CI job cause one load, not one
+// each (Descope rate-limits the management API per project).
+func TestExpiredKeyRecordIsLoadedOnce(t *testing.T) {
+	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2AccessKeyTest00000000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: descope.Secret(sim.ManagementKey())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := descope.NewKeys(dc, descope.KeysOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	a, err := accesskey.New(accesskey.Options{Descope: dc, Verifier: verifier, KeyInfoTTL: time.Minute,
+		Now: func() time.Time { return *now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := sim.CreateAccessKey(descopesim.AccessKeyOptions{Roles: []string{"ci"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	if _, err := a.Authenticate(context.Background(), secret, ip); err != nil {
+		t.Fatal(err)
+	}
+	const path = "/v1/mgmt/accesskey"
+	before := sim.Count(path)
+	later := start.Add(2 * time.Minute) // the record has expired, the token not
+	now.Store(&later)
+	// Slow the load down so the requests overlap.
+	if err := sim.InjectFault(descopesim.Fault{PathPrefix: path, Delay: 200 * time.Millisecond, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := a.Authenticate(context.Background(), secret, ip); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := sim.Count(path) - before; n != 1 {
+		t.Errorf("20 parallel requests loaded the key record %d times, want 1", n)
+	}
+}
