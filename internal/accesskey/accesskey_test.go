@@ -2,6 +2,7 @@ package accesskey_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -74,5 +75,52 @@ func TestExpiredKeyRecordIsLoadedOnce(t *testing.T) {
 	wg.Wait()
 	if n := sim.Count(path) - before; n != 1 {
 		t.Errorf("20 parallel requests loaded the key record %d times, want 1", n)
+	}
+}
+
+// TestPermittedIPsAreEnforced: Descope only sees the gateway's address, so
+// a key restricted to some addresses is enforced here.
+func TestPermittedIPsAreEnforced(t *testing.T) {
+	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2AccessKeyTest00000000002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: descope.Secret(sim.ManagementKey())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := descope.NewKeys(dc, descope.KeysOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := accesskey.New(accesskey.Options{Descope: dc, Verifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := sim.CreateAccessKey(descopesim.AccessKeyOptions{Roles: []string{"ci"}, PermittedIPs: []string{"10.0.0.0/8", "192.0.2.7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"10.1.2.3", true},
+		{"192.0.2.7", true},
+		{"127.0.0.1", false},
+		{"192.0.2.8", false},
+	} {
+		_, err := a.Authenticate(context.Background(), secret, netip.MustParseAddr(tc.ip))
+		if got := err == nil; got != tc.want {
+			t.Errorf("from %s: err %v, want allowed=%v", tc.ip, err, tc.want)
+		}
+		if err != nil && !errors.Is(err, accesskey.ErrRejected) {
+			t.Errorf("from %s: %v is not a rejection", tc.ip, err)
+		}
 	}
 }

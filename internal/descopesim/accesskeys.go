@@ -40,6 +40,10 @@ type AccessKeyOptions struct {
 	TTL time.Duration `json:"-"`
 	// Alg signs exchanged JWTs: "RS256" (default) or "ES384".
 	Alg string `json:"alg,omitempty"`
+	// PermittedIPs (addresses or CIDR ranges) are reported in the key's
+	// record. As in Descope they are not enforced at exchange, where the
+	// caller is the gateway: the gateway enforces them.
+	PermittedIPs []string `json:"permittedIps,omitempty"`
 }
 
 type accessKey struct {
@@ -60,6 +64,7 @@ func (s *Server) CreateAccessKey(opts AccessKeyOptions) (keyID, secret string, e
 
 func (s *Server) createAccessKey(opts AccessKeyOptions) (*accessKey, error) {
 	opts.Roles = slices.Clone(opts.Roles)
+	opts.PermittedIPs = slices.Clone(opts.PermittedIPs)
 	opts.KeyTenants = slices.Clone(opts.KeyTenants)
 	opts.CustomClaims = maps.Clone(opts.CustomClaims)
 	if opts.Alg == "" {
@@ -214,7 +219,7 @@ func (s *Server) keyToWireLocked(k *accessKey) wireKey {
 		CreatedTime:  k.created.Unix(),
 		BoundUserID:  k.opts.BoundUserID,
 		CustomClaims: k.opts.CustomClaims,
-		PermittedIPs: []string{},
+		PermittedIPs: nonNil(k.opts.PermittedIPs),
 		CreatedBy:    "descope-sim",
 	}
 	if !k.opts.ExpireTime.IsZero() {

@@ -203,13 +203,14 @@ func (s *Server) mgmtCreateKey(w http.ResponseWriter, r *http.Request) {
 		KeyTenants   []KeyTenant    `json:"keyTenants"`
 		UserID       string         `json:"userId"`
 		CustomClaims map[string]any `json:"customClaims"`
+		PermittedIPs []string       `json:"permittedIps"`
 	}
 	if !readJSON(w, r, &req) {
 		return
 	}
 	opts := AccessKeyOptions{
 		Name: req.Name, BoundUserID: req.UserID, Roles: req.RoleNames,
-		KeyTenants: req.KeyTenants, CustomClaims: req.CustomClaims,
+		KeyTenants: req.KeyTenants, CustomClaims: req.CustomClaims, PermittedIPs: req.PermittedIPs,
 	}
 	if req.ExpireTime > 0 {
 		opts.ExpireTime = time.Unix(req.ExpireTime, 0)
