@@ -155,6 +155,13 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, h.failed(MethodCookie, descope.Reason(err), err, errUnauthenticated("the session token was not accepted")))
 		return
 	}
+	// Before any further work for this user (the refresh token, Descope's
+	// /me): a user over the limit costs nothing more.
+	if ok, wait := h.opts.Limits.SignInPerUser.Allow(tok.Subject); !ok {
+		stateOf(ctx).reason = "rate_limited"
+		writeJSONError(w, errTooMany(wait))
+		return
+	}
 	// Browsers drop cookies over about 4 KB without a word, which would send
 	// the user round the sign-in loop forever: say so instead.
 	if len(req.SessionJWT) > maxCookieToken || len(req.RefreshJWT) > maxCookieToken {
@@ -183,11 +190,6 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject)
 		}
-	}
-	if ok, wait := h.opts.Limits.SignInPerUser.Allow(tok.Subject); !ok {
-		stateOf(ctx).reason = "rate_limited"
-		writeJSONError(w, errTooMany(wait))
-		return
 	}
 	id := h.identityFromToken(tok, MethodCookie)
 	if err := h.refuseBlocked(id); err != nil {
