@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,7 @@ const (
 	envAdminUsername       = "MLFLOW_AUTH_ADMIN_USERNAME"
 	envAdminPassword       = "MLFLOW_AUTH_ADMIN_PASSWORD"
 	envJobExecution        = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+	envBackendStoreURI     = "MLFLOW_BACKEND_STORE_URI"
 	envDisableTelemetry    = "MLFLOW_DISABLE_TELEMETRY"
 )
 
@@ -150,7 +152,8 @@ func (o Options) args() []string {
 		"--app-name", AppName,
 		"--host", o.Host,
 		"--port", strconv.Itoa(o.Port),
-		"--backend-store-uri", o.BackendStoreURI,
+		// --backend-store-uri comes from the environment (env): on the
+		// command line a database password would show in ps.
 		"--serve-artifacts",
 		"--artifacts-destination", o.ArtifactRoot,
 		"--allowed-hosts", allowedHosts(o.Host, o.Port),
@@ -183,11 +186,25 @@ func inheritEnv(kv string) bool {
 		upper == envFlaskSecretKey,
 		upper == "MLFLOW_TRACKING_TOKEN",
 		upper == "MLFLOW_TRACKING_PASSWORD",
+		// The server's internal settings: the CLI sets those it needs from
+		// its flags; inherited ones could turn off its security middleware,
+		// open CORS or GraphQL without auth.
+		strings.HasPrefix(upper, "MLFLOW_SERVER_"),
 		// With it set, MLflow serves its own /metrics to any signed-in user.
 		upper == "PROMETHEUS_MULTIPROC_DIR":
 		return false
 	}
-	return true
+	// `mlflow server` options read from the environment that would undo the
+	// Supervisor's flags: its own /metrics, extra listeners (gunicorn -b),
+	// another prefix, an artifacts-only server.
+	return !slices.Contains(serverOptionEnv, upper)
+}
+
+// serverOptionEnv are the environment variables behind `mlflow server`
+// options the gateway decides itself.
+var serverOptionEnv = []string{
+	"MLFLOW_EXPOSE_PROMETHEUS", "MLFLOW_GUNICORN_OPTS", "MLFLOW_UVICORN_OPTS", "MLFLOW_STATIC_PREFIX",
+	"MLFLOW_ARTIFACTS_ONLY", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_ARTIFACTS_DESTINATION",
 }
 
 // env is the child's environment: the inherited base minus secrets, then the
@@ -206,6 +223,7 @@ func (o *Options) env(base []string, iniPath, flaskKey string) []string {
 		envAdminPassword+"="+o.AdminPassword,
 		EnvAssertionSecret+"="+string(o.AssertionSecret),
 		envJobExecution+"=false",
+		envBackendStoreURI+"="+o.BackendStoreURI,
 		envDisableTelemetry+"=true",
 		"PYTHONUNBUFFERED=1",
 	)

@@ -245,6 +245,7 @@ func checkRecordedLaunch(t *testing.T, s *Supervisor, record string) {
 		"MLFLOW_AUTH_ADMIN_PASSWORD":         s.opts.AdminPassword,
 		EnvAssertionSecret:                   "supervisor-test-secret-0123456789abcdef",
 		"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+		"MLFLOW_BACKEND_STORE_URI":           s.opts.BackendStoreURI,
 		"EXTRA":                              "1",
 		"PATH":                               "/usr/bin",
 	} {
@@ -390,6 +391,12 @@ func TestInheritEnv(t *testing.T) {
 		{"MLFLOW_FLASK_SERVER_SECRET_KEY=x", false},
 		{"_MLFLOW_INTERNAL_GATEWAY_AUTH_TOKEN=x", false},
 		{"MLFLOW_TRACKING_TOKEN=x", false},
+		{"MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE=true", false},
+		{"MLFLOW_SERVER_ENABLE_GRAPHQL_AUTH=false", false},
+		{"MLFLOW_EXPOSE_PROMETHEUS=/tmp/p", false},
+		{"MLFLOW_GUNICORN_OPTS=-b 0.0.0.0:80", false},
+		{"MLFLOW_STATIC_PREFIX=/x", false},
+		{"MLFLOW_BACKEND_STORE_URI=sqlite:///other.db", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kv, func(t *testing.T) {
@@ -435,12 +442,21 @@ func TestArgs(t *testing.T) {
 	o := Options{Host: "127.0.0.1", Port: 5001, BackendStoreURI: "sqlite:///m.db", ArtifactRoot: "/a",
 		Workers: 2, EnableWorkspaces: true, StaticPrefix: "/mlflow", AllowedOrigins: []string{"https://mlflow.example.com"}}
 	want := []string{"server", "--app-name", "descope-auth", "--host", "127.0.0.1", "--port", "5001",
-		"--backend-store-uri", "sqlite:///m.db", "--serve-artifacts", "--artifacts-destination", "/a",
+		"--serve-artifacts", "--artifacts-destination", "/a",
 		"--allowed-hosts", "127.0.0.1:5001,localhost:5001,[::1]:5001",
 		"--cors-allowed-origins", "https://mlflow.example.com", "--workers", "2", "--enable-workspaces",
 		"--static-prefix", "/mlflow"}
 	if diff := cmp.Diff(want, o.args()); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
+	}
+	// The store URI may hold a database password: never on the command
+	// line, where ps shows it; the child gets it in its environment.
+	pg := Options{Host: "127.0.0.1", Port: 1, BackendStoreURI: "postgresql://u:hunter2@db/x"}
+	if strings.Contains(strings.Join(pg.args(), " "), "hunter2") {
+		t.Error("the backend store URI is on the command line")
+	}
+	if !slices.Contains(pg.env(nil, "i", "k"), "MLFLOW_BACKEND_STORE_URI=postgresql://u:hunter2@db/x") {
+		t.Error("the backend store URI is not in the child's environment")
 	}
 	if slices.Contains(Options{Host: "127.0.0.1", Port: 1}.args(), "--cors-allowed-origins") {
 		t.Error("--cors-allowed-origins given without AllowedOrigins")
