@@ -145,6 +145,8 @@ func TestDumpMasksSecrets(t *testing.T) {
 		"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_MANAGEMENT_KEY=K2-very-secret",
 		"MLFLOW_DESCOPE_ASSERTION_SECRET=0123456789abcdef0123456789abcdef-hidden",
 		"MLFLOW_DESCOPE_AUDIT_DB=postgres://audit:pw-hidden@db/audit",
+		// libpq also takes the password as a query parameter.
+		"MLFLOW_BACKEND_STORE_URI=postgresql://ml@db/ml?sslmode=require&password=q-hidden",
 	}, nil)
 	if err != nil {
 		t.Fatalf("Load: %v", err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/redact"
 )
 
 // option describes one configuration key: its name, default, whether it is a
@@ -238,11 +240,11 @@ func urlString(u *url.URL) string {
 	return u.String()
 }
 
-// redactURL hides a password inside a database URI.
+// redactURL hides the passwords inside a database URI (user info and
+// query parameters).
 func redactURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		return v
+	if v == "" {
+		return ""
 	}
-	return u.Redacted()
+	return redact.URL(v)
 }

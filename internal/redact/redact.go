@@ -3,7 +3,11 @@
 // without leaking one.
 package redact
 
-import "log/slog"
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+)
 
 // Secret is a credential: String, GoString and LogValue redact it.
 type Secret string
@@ -28,3 +32,35 @@ func (s Secret) GoString() string { return s.String() }
 
 // LogValue redacts in slog.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// URL returns a database or service URL fit to print: the password of its
+// user info and every query parameter that names a password, secret or
+// token (libpq's password=, sslpassword=, …) replaced by Redacted. A value
+// that does not parse as a URL keeps only its scheme.
+func URL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		if i := strings.Index(v, "://"); i >= 0 {
+			return v[:i+3] + "..."
+		}
+		return Redacted
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), Redacted)
+		}
+	}
+	q := u.Query()
+	changed := false
+	for name := range q {
+		n := strings.ToLower(name)
+		if strings.Contains(n, "pass") || strings.Contains(n, "secret") || strings.Contains(n, "token") {
+			q.Set(name, Redacted)
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

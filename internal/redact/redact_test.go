@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,20 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	if Secret("").String() != "" {
 		t.Error("an empty secret prints as set")
+	}
+}
+
+func TestURLHidesPasswords(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://u:hunter2@db:5432/x?sslmode=require", "postgres://u:" + url.PathEscape(Redacted) + "@db:5432/x?sslmode=require"},
+		{"postgresql://u@db/x?password=hunter2&sslmode=disable", "postgresql://u@db/x?password=" + url.QueryEscape(Redacted) + "&sslmode=disable"},
+		{"postgres://db/x?sslpassword=hunter2", "postgres://db/x?sslpassword=" + url.QueryEscape(Redacted)},
+		{"sqlite:////var/lib/audit.db", "sqlite:////var/lib/audit.db"},
+		{"postgres://u:hunter2@db/%zz", "postgres://..."},
+	} {
+		got := URL(tc.in)
+		if strings.Contains(got, "hunter2") || got != tc.want {
+			t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
