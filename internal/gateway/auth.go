@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -256,4 +257,28 @@ func hasCredential(r *http.Request, sm *session.Manager) bool {
 
 func looksLikeJWT(s string) bool {
 	return strings.Count(s, ".") == 2 && strings.HasPrefix(s, "eyJ")
+}
+
+// authFailed answers a failed authentication: JSON for API clients, a
+// redirect to the login page for browsers.
+func (h *handler) authFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *authError
+	if !errors.As(err, &ae) {
+		ae = &authError{reason: "internal", resp: &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"}, err: err}
+	}
+	s := stateOf(r.Context())
+	s.reason = ae.reason
+	if ae.reason != "no_session" {
+		h.observer.AuthFailure(r, ae.method, ae.reason)
+		h.log.Debug("authentication failed", "reason", ae.reason, "method", ae.method, "err", ae.err, "request_id", s.id)
+	}
+	if ae.resp.status == http.StatusUnauthorized && !wantsJSON(r, h.opts.StaticPrefix) {
+		next := r.URL.RequestURI()
+		if !session.ValidRedirect(next) {
+			next = h.opts.RedirectURL
+		}
+		http.Redirect(w, r, h.opts.StaticPrefix+"/auth/login?next="+url.QueryEscape(next), http.StatusFound)
+		return
+	}
+	writeJSONError(w, ae.resp)
 }

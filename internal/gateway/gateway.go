@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
@@ -229,30 +228,6 @@ func New(opts Options) (http.Handler, error) {
 	}
 	h.proxy = h.newProxy()
 	return h.routes(), nil
-}
-
-func originOf(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	return u.Scheme + "://" + u.Host
-}
-
-// originFor is the gateway's origin as the client sees it: the configured
-// public URL or, without one, whichever of the local origins the request's
-// Host names (the first one otherwise).
-func (h *handler) originFor(r *http.Request) string {
-	if h.origin != "" {
-		return h.origin
-	}
-	o := "http://" + r.Host
-	if slices.Contains(h.opts.LocalOrigins, o) {
-		return o
-	}
-	if len(h.opts.LocalOrigins) > 0 {
-		return h.opts.LocalOrigins[0]
-	}
-	return "http://localhost"
 }
 
 type nopObserver struct{}

@@ -4,10 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 )
 
 type middleware func(http.Handler) http.Handler
@@ -61,74 +63,6 @@ func (h *handler) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status and size written, and still lets the
-// proxy flush and hijack.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += int64(n)
-	return n, err
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// logAccess writes one line per request, after it completes, and reports it
-// to the observer (metrics, audit). Health probes are not logged.
-func (h *handler) logAccess(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		s := stateOf(r.Context())
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		elapsed := h.now().Sub(s.start)
-		if s.route == "health" {
-			return
-		}
-		attrs := []slog.Attr{
-			slog.String("request_id", s.id),
-			slog.String("method", r.Method),
-			slog.String("route", s.route),
-			slog.Int("status_code", rec.status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", elapsed),
-			slog.String("client_ip", s.clientIP.String()),
-		}
-		if s.identity != nil {
-			attrs = append(attrs, slog.String("user_id", s.identity.UserID), slog.String("auth_method", string(s.identity.Method)))
-		}
-		if s.reason != "" {
-			attrs = append(attrs, slog.String("auth_failure", s.reason))
-		}
-		if s.rpc != "" {
-			attrs = append(attrs, slog.String("rpc", s.rpc))
-		}
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-		h.observer.Request(r, RequestInfo{
-			RequestID: s.id, Route: s.route, RPC: s.rpc, Status: rec.status, Elapsed: elapsed,
-			ClientIP: s.clientIP, Identity: s.identity, Reason: s.reason, Proxied: s.proxied,
-			MLflowDenied: s.proxied && (rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden),
-			Method:       r.Method, IDs: s.ids, Pattern: s.mlRoute.Pattern,
-		})
-	})
-}
-
 // setRoute names the route for logs and metrics (a pattern, never a raw path).
 func setRoute(name string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -138,3 +72,75 @@ func setRoute(name string, next http.Handler) http.Handler {
 }
 
 func (h *handler) now() time.Time { return h.opts.Now() }
+
+// refuseBadPaths classifies the raw path before the mux sees it: encoded
+// slashes, backslashes, dot segments and doubled slashes are refused with 400
+// instead of being cleaned up (or redirected) into some other route.
+func (h *handler) refuseBadPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if connectionDrops(r.Header) {
+			// The reverse proxy deletes every header Connection names, after
+			// the checks below have seen it: Connection: Content-Type would
+			// send MLflow a body without the Content-Type that was checked.
+			stateOf(r.Context()).reason = "connection_names_header"
+			writeJSONError(w, errBadRequest("the Connection header may only name close, keep-alive, upgrade, te or trailers"))
+			return
+		}
+		raw := classify.RawPath(r)
+		p := raw
+		if pre := h.opts.StaticPrefix; pre != "" {
+			rest, ok := strings.CutPrefix(raw, pre)
+			if !ok || (rest != "" && rest[0] != '/') {
+				if raw == "/health" || raw == "/ready" {
+					next.ServeHTTP(w, r)
+					return
+				}
+				// Everything else outside the prefix is 404 here, not in the
+				// mux: the mux decodes the path, so /%6dlflow/api/... would
+				// match the prefix there and reach MLflow unclassified.
+				stateOf(r.Context()).route = "outside_prefix"
+				h.notFound(w, r)
+				return
+			}
+			p = rest
+			if p == "" {
+				p = "/"
+			}
+		}
+		rt, err := h.classes.Route(r.Method, p)
+		if err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+		stateOf(r.Context()).mlRoute = rt
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuse answers a classifier rejection.
+// connectionDrops reports whether a Connection header names a header other
+// than the hop-by-hop ones, which the proxy would then remove.
+func connectionDrops(h http.Header) bool {
+	for _, v := range h.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			tok = strings.TrimSpace(tok)
+			switch strings.ToLower(tok) {
+			case "", "close", "keep-alive", "upgrade", "te", "trailer", "trailers":
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	s := stateOf(r.Context())
+	if rej, ok := classify.AsRejection(err); ok {
+		s.reason = rej.Reason
+		rej.Write(w)
+		return
+	}
+	h.log.Error("classify", "err", err, "request_id", s.id)
+	writeJSONError(w, errBadRequest("the request could not be read"))
+}

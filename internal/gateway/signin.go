@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -16,38 +13,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
 )
-
-func parsePages() (*template.Template, error) {
-	t, err := web.Pages()
-	if err != nil {
-		return nil, fmt.Errorf("gateway: parse templates: %w", err)
-	}
-	return t, nil
-}
-
-// render executes a template into a buffer first, so a template error is a
-// clean 500 rather than half a page.
-func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	var buf bytes.Buffer
-	if err := h.pages.ExecuteTemplate(&buf, name, data); err != nil {
-		h.log.Error("render", "template", name, "err", err, "request_id", stateOf(r.Context()).id)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Frame-Options", "DENY")
-	if hd.Get("Content-Security-Policy") == "" {
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
 
 // loginCSP allows exactly what the Descope web component needs: its script,
 // and the Descope API (and, for Descope's own cloud, its static and CDN
@@ -290,81 +256,4 @@ func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
 		"email": id.Email, "name": id.Name, "display_name": display,
 		"admin": id.Admin, "auth_method": id.Method,
 	})
-}
-
-// sameOrigin is the cross-site check for cookie-setting and cookie-authenticated
-// state changes: the Origin header must be the gateway's own origin; without
-// one, Sec-Fetch-Site must say same-origin. A request with neither is refused.
-func (h *handler) sameOrigin(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		return o == h.originFor(r)
-	}
-	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
-}
-
-// authFailed answers a failed authentication: JSON for API clients, a
-// redirect to the login page for browsers.
-func (h *handler) authFailed(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *authError
-	if !errors.As(err, &ae) {
-		ae = &authError{reason: "internal", resp: &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"}, err: err}
-	}
-	s := stateOf(r.Context())
-	s.reason = ae.reason
-	if ae.reason != "no_session" {
-		h.observer.AuthFailure(r, ae.method, ae.reason)
-		h.log.Debug("authentication failed", "reason", ae.reason, "method", ae.method, "err", ae.err, "request_id", s.id)
-	}
-	if ae.resp.status == http.StatusUnauthorized && !wantsJSON(r, h.opts.StaticPrefix) {
-		next := r.URL.RequestURI()
-		if !session.ValidRedirect(next) {
-			next = h.opts.RedirectURL
-		}
-		http.Redirect(w, r, h.opts.StaticPrefix+"/auth/login?next="+url.QueryEscape(next), http.StatusFound)
-		return
-	}
-	writeJSONError(w, ae.resp)
-}
-
-// serveAdmin lets gateway admins (a Descope admin role) into the admin pages.
-// With an admin flow configured, the session must also show multi-factor
-// authentication (amr contains "mfa"): otherwise the browser is sent through
-// the admin flow.
-func (h *handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	id, err := h.authenticate(w, r)
-	if err != nil {
-		h.authFailed(w, r, err)
-		return
-	}
-	s := stateOf(r.Context())
-	s.identity = id
-	if !id.Admin {
-		s.reason = "not_admin"
-		h.observer.AuthFailure(r, id.Method, "not_admin")
-		if wantsJSON(r, h.opts.StaticPrefix) {
-			writeJSONError(w, errForbidden("gateway admins only"))
-			return
-		}
-		h.render(w, r, http.StatusForbidden, "error.html", map[string]any{
-			"Prefix": h.opts.StaticPrefix, "Title": "Admins only",
-			"Message": "This page is for MLflow gateway admins.", "RequestID": s.id,
-		})
-		return
-	}
-	if h.opts.AdminFlowID != "" && (id.Token == nil || !slices.Contains(id.Token.AMR, "mfa")) {
-		s.reason = "step_up_required"
-		if wantsJSON(r, h.opts.StaticPrefix) {
-			writeJSONError(w, errForbidden("the admin pages need a sign-in with multi-factor authentication"))
-			return
-		}
-		http.Redirect(w, r, h.opts.StaticPrefix+"/auth/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
-		return
-	}
-	if !safeMethod(r.Method) && !h.sameOrigin(r) {
-		h.authFailed(w, r, h.failed(id.Method, "cross_site", errors.New("cross-site admin request"), errForbidden("cross-site request refused")))
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Frame-Options", "DENY")
-	h.opts.Admin.ServeHTTP(w, r)
 }
