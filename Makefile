@@ -9,7 +9,7 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X github.com/mlflow-descope-auth/mlflow-descope-auth/internal/cli.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build run demo test test-go test-python lint fuzz bench venv clean

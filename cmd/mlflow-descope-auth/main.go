@@ -1,18 +1,21 @@
 // Command mlflow-descope-auth is the gateway that signs people and machines in
-// with Descope and proxies them to MLflow.
+// with Descope and proxies them to MLflow. The commands live in internal/cli.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/cli"
 )
 
 func main() {
-	// Here, not in run: tests call run in-process, where a 48 MiB limit
+	// Here, not in cli.Run: tests call it in-process, where a 48 MiB limit
 	// would make the GC of a large test binary run without pause.
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
@@ -21,10 +24,10 @@ func main() {
 		debug.SetGCPercent(defaultGCPercent)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	err := cli.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if err != errReported {
+		if !errors.Is(err, cli.ErrReported) {
 			fmt.Fprintln(os.Stderr, "mlflow-descope-auth:", err)
 		}
 		os.Exit(1)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 )
 
@@ -94,11 +95,11 @@ type Options struct {
 	// AllowExchange, if set, is asked before a key that is in neither cache
 	// is sent to Descope; it rate-limits exchanges per client address.
 	AllowExchange func(clientIP netip.Addr) (bool, time.Duration)
-	// OnExchange, if set, is called after every exchange of a key at
-	// Descope (not for answers from the cache) with the key's ID ("" when
-	// the exchange failed before Descope named it) and the error, if any.
-	// It must not block.
-	OnExchange func(keyID string, err error)
+	// Events, if set, receives an event.KeyExchange after every exchange
+	// of a key at Descope (not for answers from the cache), with the key's
+	// ID ("" when the exchange failed before Descope named it) and the
+	// error, if any.
+	Events     event.Sink
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -142,9 +143,6 @@ func New(opts Options) (*Authenticator, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.OnExchange == nil {
-		opts.OnExchange = func(string, error) {}
 	}
 	return &Authenticator{
 		opts:    opts,
@@ -190,7 +188,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, key string, clientIP n
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
 		id, err := a.exchange(fctx, key)
-		a.opts.OnExchange(id.KeyID, err)
+		event.Send(a.opts.Events, event.KeyExchange{KeyID: id.KeyID, Err: err})
 		if err != nil {
 			if errors.Is(err, ErrRejected) {
 				now := a.opts.Now()

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
 // serveAdmin lets gateway admins (a Descope admin role) into the admin pages.
@@ -20,8 +22,8 @@ func (h *handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	s := stateOf(r.Context())
 	s.identity = id
 	if !id.Admin {
-		s.reason = "not_admin"
-		h.observer.AuthFailure(r, id.Method, "not_admin")
+		s.reason = event.ReasonNotAdmin
+		s.record(event.AuthFailure{Method: id.Method, Reason: event.ReasonNotAdmin})
 		if wantsJSON(r, h.opts.StaticPrefix) {
 			writeJSONError(w, errForbidden("gateway admins only"))
 			return
@@ -33,7 +35,7 @@ func (h *handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.opts.AdminFlowID != "" && (id.Token == nil || !slices.Contains(id.Token.AMR, "mfa")) {
-		s.reason = "step_up_required"
+		s.reason = event.ReasonStepUpRequired
 		if wantsJSON(r, h.opts.StaticPrefix) {
 			writeJSONError(w, errForbidden("the admin pages need a sign-in with multi-factor authentication"))
 			return
@@ -42,7 +44,7 @@ func (h *handler) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !safeMethod(r.Method) && !h.sameOrigin(r) {
-		h.authFailed(w, r, h.failed(id.Method, "cross_site", errors.New("cross-site admin request"), errForbidden("cross-site request refused")))
+		h.authFailed(w, r, h.failed(id.Method, event.ReasonCrossSite, errors.New("cross-site admin request"), errForbidden("cross-site request refused")))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

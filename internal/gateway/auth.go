@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -22,7 +22,7 @@ const maxCredentialLen = 16 << 10
 // and audit, and the error to answer with.
 type authError struct {
 	method Method
-	reason string
+	reason event.Reason
 	resp   *apiError
 	err    error
 }
@@ -54,17 +54,17 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identit
 // refuseBlocked fails identities a sync job found disabled or deleted in
 // Descope: their tokens verify until they expire, but they must not be used.
 func (h *handler) refuseBlocked(id *Identity) error {
-	if h.opts.Blocked != nil && h.opts.Blocked(id.UserID) {
-		return h.failed(id.Method, "user_disabled", errors.New("user disabled or deleted in Descope"), errUnauthenticated("your account is disabled"))
+	if h.opts.Policy.Blocked(id.UserID) {
+		return h.failed(id.Method, event.ReasonUserDisabled, errors.New("user disabled or deleted in Descope"), errUnauthenticated("your account is disabled"))
 	}
 	return nil
 }
 
 // countsAsFailure: a credential was presented and refused. No credential at
 // all, or Descope being unavailable, is not a failed attempt.
-func countsAsFailure(reason string) bool {
+func countsAsFailure(reason event.Reason) bool {
 	switch reason {
-	case "no_session", "descope_unavailable", "rate_limited", "user_disabled":
+	case event.ReasonNoSession, event.ReasonDescopeUnavailable, event.ReasonRateLimited, event.ReasonUserDisabled:
 		return false
 	}
 	return true
@@ -75,12 +75,12 @@ func (h *handler) authenticateOnce(w http.ResponseWriter, r *http.Request) (*Ide
 	// A client address with many failed attempts gets no more verification
 	// work (signatures, JWKS refetches, Descope calls) until it slows down.
 	if blocked, wait := h.opts.Limits.FailuresPerIP.Blocked(stateOf(ctx).clientIP.String()); blocked && hasCredential(r, h.opts.Sessions) && !h.knownGood(r) {
-		return nil, h.failed(MethodNone, "rate_limited", errors.New("too many failed authentications"), errTooMany(wait))
+		return nil, h.failed(MethodNone, event.ReasonRateLimited, errors.New("too many failed authentications"), errTooMany(wait))
 	}
 	values := r.Header.Values("Authorization")
 	switch {
 	case len(values) > 1:
-		return nil, h.failed(MethodNone, "ambiguous_authorization", errors.New("several Authorization headers"), errUnauthenticated("send one Authorization header"))
+		return nil, h.failed(MethodNone, event.ReasonAmbiguousAuthorization, errors.New("several Authorization headers"), errUnauthenticated("send one Authorization header"))
 	case len(values) == 1:
 		return h.authenticateHeader(ctx, r, values[0])
 	}
@@ -88,27 +88,27 @@ func (h *handler) authenticateOnce(w http.ResponseWriter, r *http.Request) (*Ide
 	if err != nil {
 		switch {
 		case errors.Is(err, descope.ErrUnavailable), errors.Is(err, descope.ErrKeysUnavailable):
-			return nil, h.failed(MethodCookie, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
+			return nil, h.failed(MethodCookie, event.ReasonDescopeUnavailable, err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
 		case errors.Is(err, session.ErrEnded):
-			return nil, h.failed(MethodCookie, "session_ended", err, errUnauthenticated("your session has ended; sign in again"))
+			return nil, h.failed(MethodCookie, event.ReasonSessionEnded, err, errUnauthenticated("your session has ended; sign in again"))
 		default:
-			reason := "no_session"
+			reason := event.ReasonNoSession
 			if err != session.ErrNoSession {
-				reason = descope.Reason(err)
+				reason = event.Reason(descope.Reason(err))
 			}
 			return nil, h.failed(MethodCookie, reason, err, errUnauthenticated("sign in to use MLflow"))
 		}
 	}
 	id := h.identityFromToken(sess.Token, MethodCookie)
 	if sess.Refreshed {
-		h.observer.Refresh(r, id)
+		stateOf(ctx).record(event.Refresh{Actor: id.actor()})
 	}
 	return id, nil
 }
 
 func (h *handler) authenticateHeader(ctx context.Context, r *http.Request, value string) (*Identity, error) {
 	if len(value) > maxCredentialLen {
-		return nil, h.failed(MethodNone, "credential_too_large", errors.New("oversized Authorization header"), errUnauthenticated("credential too large"))
+		return nil, h.failed(MethodNone, event.ReasonCredentialTooLarge, errors.New("oversized Authorization header"), errUnauthenticated("credential too large"))
 	}
 	scheme, cred, _ := strings.Cut(value, " ")
 	cred = strings.TrimSpace(cred)
@@ -121,51 +121,51 @@ func (h *handler) authenticateHeader(ctx context.Context, r *http.Request, value
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
-			return nil, h.failed(MethodBasicKey, "malformed_basic", err, errUnauthenticated("malformed Basic credentials"))
+			return nil, h.failed(MethodBasicKey, event.ReasonMalformedBasic, err, errUnauthenticated("malformed Basic credentials"))
 		}
 		_, password, ok := strings.Cut(string(raw), ":")
 		if !ok || password == "" {
-			return nil, h.failed(MethodBasicKey, "malformed_basic", errors.New("no password"), errUnauthenticated("use a Descope access key as the password"))
+			return nil, h.failed(MethodBasicKey, event.ReasonMalformedBasic, errors.New("no password"), errUnauthenticated("use a Descope access key as the password"))
 		}
 		if looksLikeJWT(password) {
 			return h.authenticateJWT(ctx, password, MethodBearerJWT)
 		}
 		return h.authenticateKey(ctx, r, password, MethodBasicKey)
 	default:
-		return nil, h.failed(MethodNone, "unsupported_scheme", fmt.Errorf("scheme %.20q", scheme), errUnauthenticated("use a Bearer token or Basic credentials"))
+		return nil, h.failed(MethodNone, event.ReasonUnsupportedScheme, fmt.Errorf("scheme %.20q", scheme), errUnauthenticated("use a Bearer token or Basic credentials"))
 	}
 }
 
 func (h *handler) authenticateJWT(ctx context.Context, raw string, method Method) (*Identity, error) {
 	if h.opts.Sessions.IsRevoked(raw) {
-		return nil, h.failed(method, "signed_out", errors.New("token of a signed-out session"), errUnauthenticated("this session was signed out"))
+		return nil, h.failed(method, event.ReasonSignedOut, errors.New("token of a signed-out session"), errUnauthenticated("this session was signed out"))
 	}
 	tok, err := h.opts.Verifier.Verify(ctx, raw, descope.KindSession)
 	if err != nil {
 		if errors.Is(err, descope.ErrKeysUnavailable) {
-			return nil, h.failed(method, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", 0))
+			return nil, h.failed(method, event.ReasonDescopeUnavailable, err, errUnavailable("the identity provider is unavailable; try again shortly", 0))
 		}
-		return nil, h.failed(method, descope.Reason(err), err, errUnauthenticated("invalid or expired session token"))
+		return nil, h.failed(method, event.Reason(descope.Reason(err)), err, errUnauthenticated("invalid or expired session token"))
 	}
 	return h.identityFromToken(tok, method), nil
 }
 
 func (h *handler) authenticateKey(ctx context.Context, r *http.Request, key string, method Method) (*Identity, error) {
 	if h.opts.Keys == nil {
-		return nil, h.failed(method, "access_keys_disabled", errors.New("no key authenticator"), errUnauthenticated("access keys are not accepted here"))
+		return nil, h.failed(method, event.ReasonAccessKeysDisabled, errors.New("no key authenticator"), errUnauthenticated("access keys are not accepted here"))
 	}
 	if key == "" {
-		return nil, h.failed(method, "empty_credential", errors.New("empty key"), errUnauthenticated("empty credential"))
+		return nil, h.failed(method, event.ReasonEmptyCredential, errors.New("empty key"), errUnauthenticated("empty credential"))
 	}
 	k, err := h.opts.Keys.Authenticate(ctx, key, stateOf(ctx).clientIP)
 	if err != nil {
 		if errors.Is(err, descope.ErrUnavailable) || errors.Is(err, descope.ErrKeysUnavailable) {
-			return nil, h.failed(method, "descope_unavailable", err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
+			return nil, h.failed(method, event.ReasonDescopeUnavailable, err, errUnavailable("the identity provider is unavailable; try again shortly", descope.RetryAfter(err)))
 		}
 		if errors.Is(err, accesskey.ErrRateLimited) {
-			return nil, h.failed(method, "rate_limited", err, errTooMany(accesskey.RetryAfter(err)))
+			return nil, h.failed(method, event.ReasonRateLimited, err, errTooMany(accesskey.RetryAfter(err)))
 		}
-		return nil, h.failed(method, descope.Reason(err), err, errUnauthenticated("invalid access key"))
+		return nil, h.failed(method, event.Reason(descope.Reason(err)), err, errUnauthenticated("invalid access key"))
 	}
 	// Roles and tenants come from the key's own token, exactly as a user's
 	// come from theirs; the name is the bound user's, when there is one.
@@ -180,7 +180,7 @@ func (h *handler) authenticateKey(ctx context.Context, r *http.Request, key stri
 	return id, nil
 }
 
-func (h *handler) failed(method Method, reason string, err error, resp *apiError) error {
+func (h *handler) failed(method Method, reason event.Reason, err error, resp *apiError) error {
 	return &authError{method: method, reason: reason, resp: resp, err: err}
 }
 
@@ -193,7 +193,7 @@ func (h *handler) identityFromToken(tok *descope.Token, method Method) *Identity
 		Username: tok.Subject,
 		Method:   method,
 		Token:    tok,
-		Admin:    h.opts.IsAdmin(tok),
+		Admin:    h.opts.Policy.Admin(tok),
 	}
 	if p, ok := h.profiles.get(tok.Subject); ok {
 		id.LoginID, id.Email, id.Name = p.LoginID, p.Email, p.Name
@@ -207,26 +207,12 @@ func (h *handler) identityFromToken(tok *descope.Token, method Method) *Identity
 	return id
 }
 
-func hasAny(have, want []string) bool {
-	for _, w := range want {
-		if slices.Contains(have, w) {
-			return true
-		}
-	}
-	return false
-}
-
 // knownGood reports whether the request's credential was verified before and
 // is still trusted from cache: such a request costs no verification work, so
 // an address flooding bogus credentials does not lock out the valid users
 // behind it (a shared NAT, a CI egress).
 func (h *handler) knownGood(r *http.Request) bool {
-	v, ok := h.opts.Verifier.(interface {
-		Cached(raw string, kind descope.Kind) bool
-	})
-	if !ok {
-		return false
-	}
+	v := h.opts.Verifier
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, cred, _ := strings.Cut(auth, " ")
 		cred = strings.TrimSpace(cred)
@@ -240,8 +226,7 @@ func (h *handler) knownGood(r *http.Request) bool {
 		if looksLikeJWT(cred) {
 			return v.Cached(cred, descope.KindSession)
 		}
-		k, ok := h.opts.Keys.(interface{ Cached(key string) bool })
-		return ok && k.Cached(cred)
+		return h.opts.Keys != nil && h.opts.Keys.Cached(cred)
 	}
 	s, _ := h.opts.Sessions.Cookies().Read(r)
 	return s != "" && v.Cached(s, descope.KindSession)
@@ -264,12 +249,12 @@ func looksLikeJWT(s string) bool {
 func (h *handler) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *authError
 	if !errors.As(err, &ae) {
-		ae = &authError{reason: "internal", resp: &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"}, err: err}
+		ae = &authError{reason: event.ReasonInternal, resp: &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"}, err: err}
 	}
 	s := stateOf(r.Context())
 	s.reason = ae.reason
-	if ae.reason != "no_session" {
-		h.observer.AuthFailure(r, ae.method, ae.reason)
+	if ae.reason != event.ReasonNoSession {
+		s.record(event.AuthFailure{Method: ae.method, Reason: ae.reason})
 		h.log.Debug("authentication failed", "reason", ae.reason, "method", ae.method, "err", ae.err, "request_id", s.id)
 	}
 	if ae.resp.status == http.StatusUnauthorized && !wantsJSON(r, h.opts.StaticPrefix) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
 // serveMLflow authenticates a request, makes sure its user exists in MLflow,
@@ -26,26 +27,23 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 	}
 	s.identity = id
 	if id.Username == "" || id.Username == h.opts.AdminUsername {
-		h.authFailed(w, r, h.failed(id.Method, "reserved_username", errors.New("identity maps to no usable MLflow user"), errForbidden("this identity cannot be used with MLflow")))
+		h.authFailed(w, r, h.failed(id.Method, event.ReasonReservedUsername, errors.New("identity maps to no usable MLflow user"), errForbidden("this identity cannot be used with MLflow")))
 		return
 	}
-	if h.opts.WorkspaceAllowed != nil {
-		ws := workspaceHeader(r.Header)
-		if !h.opts.WorkspaceAllowed(id, ws) {
-			s.reason = "workspace_denied"
-			h.observer.AuthFailure(r, id.Method, "workspace_denied")
-			writeJSONError(w, errForbidden("you are not a member of this workspace"))
-			return
-		}
+	if !h.opts.Policy.WorkspaceAllowed(id.Token, workspaceHeader(r.Header)) {
+		s.reason = event.ReasonWorkspaceDenied
+		s.record(event.AuthFailure{Method: id.Method, Reason: event.ReasonWorkspaceDenied})
+		writeJSONError(w, errForbidden("you are not a member of this workspace"))
+		return
 	}
 	if id.Method == MethodCookie && !safeMethod(r.Method) && !h.sameOrigin(r) {
-		h.authFailed(w, r, h.failed(id.Method, "cross_site", errors.New("cross-site state change"), errForbidden("cross-site request refused")))
+		h.authFailed(w, r, h.failed(id.Method, event.ReasonCrossSite, errors.New("cross-site state change"), errForbidden("cross-site request refused")))
 		return
 	}
 	if !h.inspect(w, r, id) {
 		return
 	}
-	if err := h.opts.Provisioner.Ensure(ctx, id); err != nil {
+	if err := h.opts.Policy.Ensure(ctx, id.Username, id.Token); err != nil {
 		h.log.Error("provision", "err", err, "user_id", id.UserID, "request_id", s.id)
 		writeJSONError(w, errUnavailable("could not prepare your MLflow account; try again shortly", 2*time.Second))
 		return
@@ -74,14 +72,14 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) 
 	s.route = string(rt.Family)
 	s.rpc = rt.RPC
 	if !rt.Known && !id.Admin && !h.opts.AllowUnknownRoutes && classify.IsAPI(strings.TrimPrefix(classify.RawPath(r), h.opts.StaticPrefix)) {
-		s.reason = "unknown_route"
+		s.reason = event.ReasonUnknownRoute
 		writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this API route is not known to the gateway"})
 		return false
 	}
 	if rt.Family == classify.FamilyGraphQL && r.Method != http.MethodPost {
 		// MLflow reads GraphQL only from a POST body; anything else ends in
 		// its 500 page, which the MLflow client would retry.
-		s.reason = "graphql_not_post"
+		s.reason = event.ReasonGraphQLNotPost
 		writeJSONError(w, errBadRequest("GraphQL queries are sent with POST and a JSON body"))
 		return false
 	}

@@ -7,18 +7,18 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
-// Method names how a request authenticated; stable values for logs, metrics
-// and audit.
-type Method string
+// Method names how a request authenticated (event.Method).
+type Method = event.Method
 
 const (
-	MethodNone      Method = ""
-	MethodCookie    Method = "cookie"
-	MethodBearerJWT Method = "bearer_jwt"
-	MethodAccessKey Method = "access_key"
-	MethodBasicKey  Method = "basic_access_key"
+	MethodNone      = event.MethodNone
+	MethodCookie    = event.MethodCookie
+	MethodBearerJWT = event.MethodBearerJWT
+	MethodAccessKey = event.MethodAccessKey
+	MethodBasicKey  = event.MethodBasicKey
 )
 
 // Identity is who a request is, once authenticated.
@@ -42,12 +42,16 @@ type requestState struct {
 	clientIP netip.Addr
 	route    string // route pattern or family, never the raw path
 	identity *Identity
-	reason   string // why authentication failed, if it did
+	reason   event.Reason // why the gateway refused the request, if it did
 	rpc      string
 	proxied  bool // the request reached MLflow
 	mlRoute  classify.Route
 	ids      classify.Identifiers
+	events   []event.Event // what happened, in order; handed on by logAccess
 }
+
+// record notes that e happened while serving the request.
+func (s *requestState) record(e event.Event) { s.events = append(s.events, e) }
 
 type stateKey struct{}
 
@@ -67,4 +71,12 @@ func stateOf(ctx context.Context) *requestState {
 // gateway (nil before authentication).
 func IdentityFrom(ctx context.Context) *Identity {
 	return stateOf(ctx).identity
+}
+
+// actor is who an identity is, for events. nil: nobody.
+func (id *Identity) actor() event.Actor {
+	if id == nil {
+		return event.Actor{}
+	}
+	return event.Actor{UserID: id.UserID, Username: id.Username, LoginID: id.LoginID, Email: id.Email, KeyID: id.KeyID, Method: id.Method}
 }

@@ -18,13 +18,17 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
-// Verifier checks Descope JWTs.
+// Verifier checks Descope JWTs; *descope.Verifier implements it.
 type Verifier interface {
 	Verify(ctx context.Context, raw string, kind descope.Kind) (*descope.Token, error)
+	// Cached reports whether raw was verified before and is still trusted
+	// from cache (it costs no verification work).
+	Cached(raw string, kind descope.Kind) bool
 }
 
 // Descope is what the sign-in pages need from Descope's API.
@@ -34,42 +38,30 @@ type Descope interface {
 }
 
 // KeyAuthenticator turns an access key into an identity (exchange, cache,
-// owner lookup). Errors wrap descope.ErrRejected or descope.ErrUnavailable.
+// owner lookup). Errors wrap descope.ErrRejected or descope.ErrUnavailable;
+// *accesskey.Authenticator implements it.
 type KeyAuthenticator interface {
 	Authenticate(ctx context.Context, key string, clientIP netip.Addr) (*accesskey.Identity, error)
+	// Cached reports whether key is answered from memory (a key exchanged
+	// before and still valid).
+	Cached(key string) bool
 }
 
-// Provisioner makes sure the MLflow user behind an identity exists and
-// carries the right admin flag and roles before a request is forwarded.
-type Provisioner interface {
-	Ensure(ctx context.Context, id *Identity) error
-}
-
-// Observer receives what happened: metrics and audit hang off it.
-type Observer interface {
-	Request(r *http.Request, info RequestInfo)
-	SignIn(r *http.Request, id *Identity)
-	SignOut(r *http.Request, id *Identity)
-	Refresh(r *http.Request, id *Identity)
-	AuthFailure(r *http.Request, method Method, reason string)
-}
-
-// RequestInfo describes a completed request for observers.
-type RequestInfo struct {
-	RequestID string
-	Route     string // route family, or the gateway's own route name
-	Pattern   string // MLflow's route pattern, e.g. /api/2.0/mlflow/runs/log-batch
-	RPC       string
-	Status    int
-	Elapsed   time.Duration
-	ClientIP  netip.Addr
-	Identity  *Identity
-	Reason    string
-	Proxied   bool // the request reached MLflow
-	// MLflowDenied: MLflow itself refused it (401/403 from upstream).
-	MLflowDenied bool
-	Method       string
-	IDs          classify.Identifiers
+// Policy decides who a caller is in MLflow; *provision.Policy implements
+// it. Its rules and provisioning's are the same by construction.
+type Policy interface {
+	// Admin reports whether a verified token makes its holder an MLflow
+	// admin, and so a gateway admin (admin pages, unknown routes).
+	Admin(tok *descope.Token) bool
+	// Blocked reports users Descope has disabled or deleted since their
+	// tokens were issued (found by the sync job); they are refused.
+	Blocked(userID string) bool
+	// WorkspaceAllowed reports whether the holder of tok may act in the
+	// MLflow workspace a request names (X-MLFLOW-WORKSPACE; "" names none).
+	WorkspaceAllowed(tok *descope.Token, workspace string) bool
+	// Ensure makes sure MLflow user username exists with the admin flag
+	// and roles tok implies, before a request is forwarded.
+	Ensure(ctx context.Context, username string, tok *descope.Token) error
 }
 
 // Options configures the gateway handler.
@@ -85,15 +77,9 @@ type Options struct {
 	// when PublicURL is not set (http://127.0.0.1:5000, http://localhost:5000
 	// …). A request whose Host is none of them gets the first; the Host
 	// header is never trusted beyond this list.
-	LocalOrigins   []string
-	StaticPrefix   string
-	TrustedProxies []netip.Prefix
-	AdminRoles     []string
-	// IsAdmin decides whether a verified token makes its holder an MLflow
-	// admin (and a gateway admin). nil: it holds one of AdminRoles at project
-	// level. The CLI passes the role mapping's rule, so the gateway and
-	// provisioning can never disagree.
-	IsAdmin           func(tok *descope.Token) bool
+	LocalOrigins      []string
+	StaticPrefix      string
+	TrustedProxies    []netip.Prefix
 	AdminUsername     string // reserved MLflow admin; no identity may map to it
 	Upstream          *url.URL
 	UpstreamTransport http.RoundTripper
@@ -105,19 +91,15 @@ type Options struct {
 	// does not know (default: refused).
 	AllowUnknownRoutes bool
 
-	Verifier    Verifier
-	Descope     Descope
-	Sessions    *session.Manager
-	Keys        KeyAuthenticator // nil: access keys are not accepted
-	Provisioner Provisioner
-	// Blocked reports users that Descope has disabled or deleted since their
-	// token was issued (from the sync job); their requests are refused.
-	Blocked func(userID string) bool
-	// WorkspaceAllowed reports whether an identity may act in the MLflow
-	// workspace a request names (X-MLFLOW-WORKSPACE); nil: workspaces off.
-	WorkspaceAllowed func(id *Identity, workspace string) bool
-	Signer           *assertion.Signer
-	Observer         Observer
+	Verifier Verifier
+	Descope  Descope
+	Sessions *session.Manager
+	Keys     KeyAuthenticator // nil: access keys are not accepted
+	Policy   Policy
+	Signer   *assertion.Signer
+	// Events receives one event.Record per completed request (health
+	// probes excepted); nil: none are kept.
+	Events event.Sink
 	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
 	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
 	Admin     http.Handler
@@ -155,7 +137,6 @@ type handler struct {
 	proxy    *httputil.ReverseProxy
 	pages    *template.Template
 	classes  *classify.Classifier
-	observer Observer
 	profiles *profiles
 	origin   string // configured public origin; empty: taken from each request
 }
@@ -163,8 +144,8 @@ type handler struct {
 // New returns the gateway's root handler.
 func New(opts Options) (http.Handler, error) {
 	switch {
-	case opts.Verifier == nil, opts.Descope == nil, opts.Sessions == nil, opts.Signer == nil:
-		return nil, errors.New("gateway: verifier, descope client, sessions and signer are required")
+	case opts.Verifier == nil, opts.Descope == nil, opts.Sessions == nil, opts.Signer == nil, opts.Policy == nil:
+		return nil, errors.New("gateway: verifier, descope client, sessions, signer and policy are required")
 	case opts.Upstream == nil:
 		return nil, errors.New("gateway: upstream URL is required")
 	}
@@ -183,16 +164,6 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.Limits.FailuresPerIP == nil {
 		opts.Limits.FailuresPerIP = def.FailuresPerIP
-	}
-	if opts.Observer == nil {
-		opts.Observer = nopObserver{}
-	}
-	if opts.Provisioner == nil {
-		opts.Provisioner = nopProvisioner{}
-	}
-	if opts.IsAdmin == nil {
-		roles := opts.AdminRoles
-		opts.IsAdmin = func(tok *descope.Token) bool { return hasAny(tok.ProjectRoles(), roles) }
 	}
 	if opts.KeysReady == nil {
 		opts.KeysReady = func() bool { return true }
@@ -218,7 +189,6 @@ func New(opts Options) (http.Handler, error) {
 		log:      opts.Logger,
 		ips:      clientIPs{trusted: opts.TrustedProxies},
 		pages:    pages,
-		observer: opts.Observer,
 		profiles: newProfiles(50000),
 		origin:   originOf(opts.PublicURL),
 	}
@@ -229,15 +199,3 @@ func New(opts Options) (http.Handler, error) {
 	h.proxy = h.newProxy()
 	return h.routes(), nil
 }
-
-type nopObserver struct{}
-
-func (nopObserver) Request(*http.Request, RequestInfo)        {}
-func (nopObserver) SignIn(*http.Request, *Identity)           {}
-func (nopObserver) SignOut(*http.Request, *Identity)          {}
-func (nopObserver) Refresh(*http.Request, *Identity)          {}
-func (nopObserver) AuthFailure(*http.Request, Method, string) {}
-
-type nopProvisioner struct{}
-
-func (nopProvisioner) Ensure(context.Context, *Identity) error { return nil }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
 type middleware func(http.Handler) http.Handler
@@ -82,7 +83,7 @@ func (h *handler) refuseBadPaths(next http.Handler) http.Handler {
 			// The reverse proxy deletes every header Connection names, after
 			// the checks below have seen it: Connection: Content-Type would
 			// send MLflow a body without the Content-Type that was checked.
-			stateOf(r.Context()).reason = "connection_names_header"
+			stateOf(r.Context()).reason = event.ReasonConnectionNamesHeader
 			writeJSONError(w, errBadRequest("the Connection header may only name close, keep-alive, upgrade, te or trailers"))
 			return
 		}
@@ -137,7 +138,7 @@ func connectionDrops(h http.Header) bool {
 func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	s := stateOf(r.Context())
 	if rej, ok := classify.AsRejection(err); ok {
-		s.reason = rej.Reason
+		s.reason = event.Reason(rej.Reason)
 		rej.Write(w)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/quickack"
 )
 
@@ -215,7 +216,7 @@ func (h *handler) jsonDenial(resp *http.Response) error {
 func (h *handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	s := stateOf(r.Context())
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		s.reason = "client_gone"
+		s.reason = event.ReasonClientGone
 		return
 	}
 	h.log.Error("upstream", "err", err, "request_id", s.id)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -96,7 +97,7 @@ type sessionRequest struct {
 func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !h.sameOrigin(r) {
-		h.authFailed(w, r, h.failed(MethodCookie, "cross_origin", errors.New("cross-origin sign-in post"), errForbidden("cross-origin request refused")))
+		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonCrossOrigin, errors.New("cross-origin sign-in post"), errForbidden("cross-origin request refused")))
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
@@ -105,7 +106,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := stateOf(ctx).clientIP.String()
 	if ok, wait := h.opts.Limits.SignInPerIP.Allow(ip); !ok {
-		stateOf(ctx).reason = "rate_limited"
+		stateOf(ctx).reason = event.ReasonRateLimited
 		writeJSONError(w, errTooMany(wait))
 		return
 	}
@@ -118,13 +119,13 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := h.opts.Verifier.Verify(ctx, req.SessionJWT, descope.KindSession)
 	if err != nil {
-		h.authFailed(w, r, h.failed(MethodCookie, descope.Reason(err), err, errUnauthenticated("the session token was not accepted")))
+		h.authFailed(w, r, h.failed(MethodCookie, event.Reason(descope.Reason(err)), err, errUnauthenticated("the session token was not accepted")))
 		return
 	}
 	// Before any further work for this user (the refresh token, Descope's
 	// /me): a user over the limit costs nothing more.
 	if ok, wait := h.opts.Limits.SignInPerUser.Allow(tok.Subject); !ok {
-		stateOf(ctx).reason = "rate_limited"
+		stateOf(ctx).reason = event.ReasonRateLimited
 		writeJSONError(w, errTooMany(wait))
 		return
 	}
@@ -138,11 +139,11 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 	if req.RefreshJWT != "" {
 		rt, err := h.opts.Verifier.Verify(ctx, req.RefreshJWT, descope.KindRefresh)
 		if err != nil {
-			h.authFailed(w, r, h.failed(MethodCookie, "refresh_"+descope.Reason(err), err, errUnauthenticated("the refresh token was not accepted")))
+			h.authFailed(w, r, h.failed(MethodCookie, event.Reason("refresh_"+descope.Reason(err)), err, errUnauthenticated("the refresh token was not accepted")))
 			return
 		}
 		if rt.Subject != tok.Subject {
-			h.authFailed(w, r, h.failed(MethodCookie, "token_mismatch", errors.New("session and refresh tokens name different users"), errUnauthenticated("the tokens do not belong together")))
+			h.authFailed(w, r, h.failed(MethodCookie, event.ReasonTokenMismatch, errors.New("session and refresh tokens name different users"), errUnauthenticated("the tokens do not belong together")))
 			return
 		}
 		until = rt.Expiry
@@ -163,15 +164,15 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id.Username == h.opts.AdminUsername {
-		h.authFailed(w, r, h.failed(MethodCookie, "reserved_username", errors.New("identity maps to the gateway's admin account"), errForbidden("this identity cannot be used")))
+		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonReservedUsername, errors.New("identity maps to the gateway's admin account"), errForbidden("this identity cannot be used")))
 		return
 	}
-	if err := h.opts.Provisioner.Ensure(ctx, id); err != nil {
+	if err := h.opts.Policy.Ensure(ctx, id.Username, id.Token); err != nil {
 		h.log.Warn("provision at sign-in failed", "err", err, "user_id", id.UserID)
 	}
 	stateOf(ctx).identity = id
-	h.opts.Sessions.Cookies().Set(w, req.SessionJWT, req.RefreshJWT, until, h.now())
-	h.observer.SignIn(r, id)
+	h.opts.Sessions.SetCookies(w, req.SessionJWT, req.RefreshJWT, until)
+	stateOf(ctx).record(event.SignIn{Actor: id.actor()})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]string{"redirect": session.SafeRedirect(req.Next, h.opts.RedirectURL)})
@@ -189,11 +190,10 @@ func (h *handler) confirmLogout(w http.ResponseWriter, r *http.Request) {
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !h.sameOrigin(r) {
-		h.authFailed(w, r, h.failed(MethodCookie, "cross_origin", errors.New("cross-origin sign-out"), errForbidden("cross-origin request refused")))
+		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonCrossOrigin, errors.New("cross-origin sign-out"), errForbidden("cross-origin request refused")))
 		return
 	}
-	cookies := h.opts.Sessions.Cookies()
-	sessionJWT, refreshJWT := cookies.Read(r)
+	sessionJWT, refreshJWT := h.opts.Sessions.Cookies().Read(r)
 	// Only tokens that verify are remembered as revoked, and only until the
 	// session JWT would expire: after that Descope's own revocation of the
 	// refresh token is what stops the session.
@@ -222,9 +222,9 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 		// database takes the retried write.
 		h.log.Warn("sign-out not shared with other replicas yet", "err", err)
 	}
-	cookies.Clear(w)
+	h.opts.Sessions.ClearCookies(w)
 	stateOf(ctx).identity = id
-	h.observer.SignOut(r, id)
+	stateOf(ctx).record(event.SignOut{Actor: id.actor()})
 	w.Header().Set("Clear-Site-Data", `"storage"`)
 	h.render(w, r, http.StatusOK, "logout.html", map[string]any{
 		"Prefix":   h.opts.StaticPrefix,

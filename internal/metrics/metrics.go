@@ -15,13 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
 // Namespace prefixes every metric name.
 const Namespace = "mlflow_descope"
 
-// Metrics are the gateway's collectors. It implements gateway.Observer.
+// Metrics are the gateway's collectors. It implements event.Sink.
 type Metrics struct {
 	reg prometheus.Registerer
 	gat prometheus.Gatherer
@@ -40,7 +40,7 @@ type Metrics struct {
 	caches          *cacheCollector
 }
 
-var _ gateway.Observer = (*Metrics)(nil)
+var _ event.Sink = (*Metrics)(nil)
 
 // New creates the collectors and registers them on reg.
 func New(reg *prometheus.Registry) (*Metrics, error) {
@@ -124,69 +124,59 @@ func (m *Metrics) AddMLflowRestarts(restarts func() int) error {
 	return nil
 }
 
-// Request implements gateway.Observer: one count and one latency sample per
-// request (health probes are not reported by the gateway).
-func (m *Metrics) Request(_ *http.Request, info gateway.RequestInfo) {
-	family := info.Route
+// Handle implements event.Sink: per request one count and one latency
+// sample (health probes are not reported by the gateway) and its
+// authentication outcome; sessions, key exchanges, provisioning changes and
+// sync runs are counted.
+func (m *Metrics) Handle(r *event.Record) {
+	if r.Request != nil {
+		m.request(r.Request)
+	}
+	for _, e := range r.Events {
+		switch e := e.(type) {
+		case event.SignIn:
+			m.sessions.WithLabelValues("sign_in").Inc()
+		case event.SignOut:
+			m.sessions.WithLabelValues("sign_out").Inc()
+		case event.Refresh:
+			m.sessions.WithLabelValues("refresh").Inc()
+		case event.AuthFailure:
+			m.auth.WithLabelValues(methodLabel(e.Method), "failure", string(e.Reason)).Inc()
+		case event.KeyExchange:
+			m.keyExchanges.WithLabelValues(outcomeLabel(e.Err)).Inc()
+		case event.ProvisionChange:
+			m.provisionEvents.WithLabelValues(e.Action).Inc()
+		case event.SyncRun:
+			m.syncRuns.WithLabelValues(outcomeLabel(e.Err)).Inc()
+		}
+	}
+}
+
+func (m *Metrics) request(r *event.Request) {
+	family := r.Route
 	if family == "" {
 		family = "unknown"
 	}
-	outcome := RequestOutcome(info)
-	m.requests.WithLabelValues(family, info.RPC, outcome).Inc()
-	m.requestSeconds.WithLabelValues(family, outcome).Observe(info.Elapsed.Seconds())
-	if info.Identity != nil && info.Reason == "" {
-		m.auth.WithLabelValues(methodLabel(info.Identity.Method), "success", "").Inc()
+	outcome := RequestOutcome(r)
+	m.requests.WithLabelValues(family, r.RPC, outcome).Inc()
+	m.requestSeconds.WithLabelValues(family, outcome).Observe(r.Elapsed.Seconds())
+	if r.Actor != nil && r.Reason == "" {
+		m.auth.WithLabelValues(methodLabel(r.Actor.Method), "success", "").Inc()
 	}
 }
 
-// SignIn implements gateway.Observer.
-func (m *Metrics) SignIn(*http.Request, *gateway.Identity) {
-	m.sessions.WithLabelValues("sign_in").Inc()
-}
-
-// SignOut implements gateway.Observer.
-func (m *Metrics) SignOut(*http.Request, *gateway.Identity) {
-	m.sessions.WithLabelValues("sign_out").Inc()
-}
-
-// Refresh implements gateway.Observer.
-func (m *Metrics) Refresh(*http.Request, *gateway.Identity) {
-	m.sessions.WithLabelValues("refresh").Inc()
-}
-
-// AuthFailure implements gateway.Observer.
-func (m *Metrics) AuthFailure(_ *http.Request, method gateway.Method, reason string) {
-	m.auth.WithLabelValues(methodLabel(method), "failure", reason).Inc()
-}
-
-// AccessKeyExchange counts one exchange (accesskey.Options.OnExchange).
-func (m *Metrics) AccessKeyExchange(_ string, err error) {
-	outcome := "success"
+func outcomeLabel(err error) string {
 	if err != nil {
-		outcome = "failure"
+		return "failure"
 	}
-	m.keyExchanges.WithLabelValues(outcome).Inc()
-}
-
-// ProvisionChange counts one change made in MLflow (provision.Options.OnChange).
-func (m *Metrics) ProvisionChange(action string) {
-	m.provisionEvents.WithLabelValues(action).Inc()
-}
-
-// SyncRun counts one run of the user and role sync.
-func (m *Metrics) SyncRun(err error) {
-	outcome := "success"
-	if err != nil {
-		outcome = "failure"
-	}
-	m.syncRuns.WithLabelValues(outcome).Inc()
+	return "success"
 }
 
 // RequestOutcome names how a request ended, for metrics: success (2xx, 3xx),
 // unauthenticated (401 from the gateway), gateway_denied (403 from the
 // gateway), mlflow_denied (401/403 from MLflow), client_error (other 4xx)
 // or error (5xx).
-func RequestOutcome(info gateway.RequestInfo) string {
+func RequestOutcome(info *event.Request) string {
 	s := info.Status
 	switch {
 	case info.MLflowDenied:
@@ -204,8 +194,8 @@ func RequestOutcome(info gateway.RequestInfo) string {
 	}
 }
 
-func methodLabel(m gateway.Method) string {
-	if m == gateway.MethodNone {
+func methodLabel(m event.Method) string {
+	if m == event.MethodNone {
 		return "none"
 	}
 	return string(m)

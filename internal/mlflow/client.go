@@ -67,7 +67,8 @@ func (c *Client) AdminUsername() string { return c.admin }
 
 // call sends one request. For GET, query carries the parameters; for other
 // methods body (JSON) does. A 2xx response is decoded into out when out is
-// non-nil; anything else becomes an *APIError.
+// non-nil; anything else becomes an *APIError. No answer, or a cut-off one,
+// wraps ErrUnavailable.
 func (c *Client) call(ctx context.Context, op, method, path string, query url.Values, body, out any) error {
 	u := *c.base
 	u.Path += path
@@ -96,12 +97,12 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("mlflow: %s: %w", op, err)
+		return fmt.Errorf("mlflow: %s: %w: %w", op, ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		return fmt.Errorf("mlflow: %s: read response: %w", op, err)
+		return fmt.Errorf("mlflow: %s: read response: %w: %w", op, ErrUnavailable, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return apiError(op, resp.StatusCode, raw)

@@ -10,6 +10,10 @@ import (
 // for an MLflow error response is an *APIError that matches (errors.Is) the
 // sentinel for its error code or status.
 var (
+	// ErrUnavailable: MLflow did not answer (connection refused or reset, a
+	// timeout, a cut-off answer) or answered 5xx, 408 or 429. Retrying can
+	// cure it; any other error is MLflow's (or our) final word.
+	ErrUnavailable = errors.New("mlflow: unavailable")
 	// ErrNotFound: RESOURCE_DOES_NOT_EXIST (HTTP 404).
 	ErrNotFound = errors.New("mlflow: not found")
 	// ErrAlreadyExists: RESOURCE_ALREADY_EXISTS (MLflow answers HTTP 400).
@@ -62,6 +66,9 @@ func (e *APIError) Is(target error) bool {
 		return e.Code == CodeUnauthenticated || e.StatusCode == http.StatusUnauthorized
 	case ErrPermissionDenied:
 		return e.Code == CodePermissionDenied || e.StatusCode == http.StatusForbidden
+	case ErrUnavailable:
+		s := e.StatusCode
+		return s >= 500 || s == http.StatusRequestTimeout || s == http.StatusTooManyRequests
 	}
 	return false
 }

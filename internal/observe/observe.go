@@ -1,26 +1,21 @@
 // Package observe turns what the gateway, provisioning, access-key exchange
-// and the user sync report into audit events. It implements
-// gateway.Observer; metrics are a separate observer (internal/metrics).
+// and the user sync report (internal/event) into audit events. Audit is an
+// event.Sink; metrics are another (internal/metrics).
 //
-// The gateway's sign-in, sign-out, refresh and authentication-failure
-// callbacks do not carry the request ID, client address, status or latency;
-// the request's completion (Observer.Request) does. Events from those
-// callbacks are therefore held per request and written when the request
-// completes, with those fields filled in; if the completion never comes (an
-// aborted handler), they are written when the request's context ends.
+// The events a request's handlers record (sign-in, sign-out, refresh,
+// authentication failures) arrive with the request's record, when it has
+// completed, and are written with its request ID, client address, status
+// and latency filled in.
 package observe
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
 // Recorder takes events without blocking; *audit.Writer implements it.
@@ -30,33 +25,23 @@ type Recorder interface {
 
 var _ Recorder = (*audit.Writer)(nil)
 
-// Options configures an Audit observer.
+// Options configures an Audit sink.
 type Options struct {
 	Recorder Recorder
-	// Now stamps events at the moment they happen. Default time.Now.
+	// Now stamps events. Default time.Now.
 	Now func() time.Time
 }
 
-// Audit records audit events. It implements gateway.Observer and is safe
-// for concurrent use.
+// Audit records audit events. It implements event.Sink and is safe for
+// concurrent use.
 type Audit struct {
 	rec Recorder
 	now func() time.Time
-
-	mu      sync.Mutex
-	pending map[context.Context]*held
-	npend   atomic.Int64
 }
 
-// held are the events of one request waiting for its completion.
-type held struct {
-	events []audit.Event
-	stop   func() bool
-}
+var _ event.Sink = (*Audit)(nil)
 
-var _ gateway.Observer = (*Audit)(nil)
-
-// New returns an Audit observer writing to opts.Recorder.
+// New returns an Audit sink writing to opts.Recorder.
 func New(opts Options) (*Audit, error) {
 	if opts.Recorder == nil {
 		return nil, errors.New("observe: recorder is required")
@@ -64,49 +49,59 @@ func New(opts Options) (*Audit, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Audit{rec: opts.Recorder, now: opts.Now, pending: map[context.Context]*held{}}, nil
+	return &Audit{rec: opts.Recorder, now: opts.Now}, nil
 }
 
-// Request implements gateway.Observer. It completes the request's held
-// events and records a request event for every request forwarded to MLflow,
-// every authenticated request the gateway itself refused, and every use of
-// the admin pages.
-func (a *Audit) Request(r *http.Request, info gateway.RequestInfo) {
-	for _, e := range a.take(r.Context()) {
-		a.record(complete(e, info))
+// Handle implements event.Sink. Each event becomes an audit event (those of
+// a request completed with the request's fields), and a request event is
+// recorded for every request forwarded to MLflow, every authenticated
+// request the gateway itself refused, and every use of the admin pages.
+func (a *Audit) Handle(r *event.Record) {
+	for _, e := range r.Events {
+		ev, ok := a.eventOf(e)
+		if !ok {
+			continue
+		}
+		if r.Request != nil {
+			ev = complete(ev, r.Request)
+		}
+		a.record(ev)
 	}
-	if wantRequestEvent(info) {
-		a.record(requestEvent(info))
+	if r.Request != nil && wantRequestEvent(r.Request) {
+		a.record(requestEvent(r.Request))
 	}
 }
 
-// SignIn implements gateway.Observer.
-func (a *Audit) SignIn(r *http.Request, id *gateway.Identity) {
-	a.hold(r.Context(), audit.Event{Action: audit.ActionSignIn, Outcome: audit.OutcomeSuccess, Actor: actor(id)})
+// eventOf is the audit event of one event; false for a type the audit
+// trail does not keep.
+func (a *Audit) eventOf(e event.Event) (audit.Event, bool) {
+	var ev audit.Event
+	switch e := e.(type) {
+	case event.SignIn:
+		ev = audit.Event{Action: audit.ActionSignIn, Outcome: audit.OutcomeSuccess, Actor: actor(e.Actor)}
+	case event.SignOut:
+		ev = audit.Event{Action: audit.ActionSignOut, Outcome: audit.OutcomeSuccess, Actor: actor(e.Actor)}
+	case event.Refresh:
+		ev = audit.Event{Action: audit.ActionRefresh, Outcome: audit.OutcomeSuccess, Actor: actor(e.Actor)}
+	case event.AuthFailure:
+		// A refused sign-in at /auth/session becomes a failed sign_in
+		// event; the outcome (failure, denied, error) follows the status
+		// the client got (complete).
+		ev = audit.Event{Action: audit.ActionAuthFailure, Outcome: audit.OutcomeFailure,
+			Reason: string(e.Reason), Actor: audit.Actor{Method: audit.Method(e.Method)}}
+	case event.KeyExchange:
+		ev = keyExchange(e)
+	case event.ProvisionChange:
+		ev = provisionChange(e)
+	case event.SyncRun:
+		ev = syncRun(e)
+	case event.Started:
+		ev = audit.Event{Action: audit.ActionConfig, Outcome: audit.OutcomeSuccess, Actor: system(), Details: e.Details}
+	default:
+		return ev, false
+	}
+	return ev, true
 }
-
-// SignOut implements gateway.Observer. id is nil when the browser had no
-// valid session.
-func (a *Audit) SignOut(r *http.Request, id *gateway.Identity) {
-	a.hold(r.Context(), audit.Event{Action: audit.ActionSignOut, Outcome: audit.OutcomeSuccess, Actor: actor(id)})
-}
-
-// Refresh implements gateway.Observer.
-func (a *Audit) Refresh(r *http.Request, id *gateway.Identity) {
-	a.hold(r.Context(), audit.Event{Action: audit.ActionRefresh, Outcome: audit.OutcomeSuccess, Actor: actor(id)})
-}
-
-// AuthFailure implements gateway.Observer. A refused sign-in at
-// /auth/session becomes a failed sign_in event; the outcome (failure,
-// denied, error) follows the status the client got.
-func (a *Audit) AuthFailure(r *http.Request, method gateway.Method, reason string) {
-	a.hold(r.Context(), audit.Event{Action: audit.ActionAuthFailure, Outcome: audit.OutcomeFailure,
-		Reason: reason, Actor: audit.Actor{Method: audit.Method(method)}})
-}
-
-// Held reports how many requests have events waiting for their
-// completion (for tests).
-func (a *Audit) Held() int { return int(a.npend.Load()) }
 
 func (a *Audit) record(e audit.Event) {
 	if e.Time.IsZero() {
@@ -115,55 +110,17 @@ func (a *Audit) record(e audit.Event) {
 	a.rec.Record(e)
 }
 
-// hold keeps e until the request whose context is ctx completes.
-func (a *Audit) hold(ctx context.Context, e audit.Event) {
-	e.Time = a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	h, ok := a.pending[ctx]
-	if !ok {
-		h = &held{}
-		a.pending[ctx] = h
-		a.npend.Add(1)
-		// Fallback for a request that never reports its completion.
-		h.stop = context.AfterFunc(ctx, func() {
-			for _, e := range a.take(ctx) {
-				a.record(e)
-			}
-		})
-	}
-	h.events = append(h.events, e)
-}
-
-func (a *Audit) take(ctx context.Context) []audit.Event {
-	if a.npend.Load() == 0 {
-		return nil
-	}
-	a.mu.Lock()
-	h, ok := a.pending[ctx]
-	if ok {
-		delete(a.pending, ctx)
-		a.npend.Add(-1)
-	}
-	a.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	h.stop()
-	return h.events
-}
-
 // complete fills in what only the request's completion knows.
-func complete(e audit.Event, info gateway.RequestInfo) audit.Event {
-	e.RequestID = info.RequestID
+func complete(e audit.Event, info *event.Request) audit.Event {
+	e.RequestID = info.ID
 	e.ClientIP = clientIP(info)
 	e.Route = route(info)
 	e.Status = info.Status
 	e.Latency = info.Elapsed
 	if e.Action == audit.ActionAuthFailure {
-		if info.Identity != nil && e.Actor.UserID == "" {
+		if info.Actor != nil && e.Actor.UserID == "" {
 			m := e.Actor.Method
-			e.Actor = actor(info.Identity)
+			e.Actor = actor(*info.Actor)
 			if m != "" {
 				e.Actor.Method = m
 			}
@@ -181,19 +138,19 @@ func complete(e audit.Event, info gateway.RequestInfo) audit.Event {
 
 // reportedAsFailure are refusals of an identified caller that the gateway
 // also reports through AuthFailure (or that are a step-up redirect).
-func reportedAsFailure(reason string) bool {
+func reportedAsFailure(reason event.Reason) bool {
 	switch reason {
-	case "cross_site", "reserved_username", "not_admin", "step_up_required":
+	case event.ReasonCrossSite, event.ReasonReservedUsername, event.ReasonNotAdmin, event.ReasonStepUpRequired:
 		return true
 	}
 	return false
 }
 
-func wantRequestEvent(info gateway.RequestInfo) bool {
+func wantRequestEvent(info *event.Request) bool {
 	if info.Proxied {
 		return true
 	}
-	if info.Identity == nil {
+	if info.Actor == nil {
 		return false // anonymous: an auth_failure event, or nothing (no session yet)
 	}
 	switch {
@@ -206,14 +163,14 @@ func wantRequestEvent(info gateway.RequestInfo) bool {
 	}
 }
 
-func requestEvent(info gateway.RequestInfo) audit.Event {
+func requestEvent(info *event.Request) audit.Event {
 	e := audit.Event{
 		Action:       audit.ActionRequest,
 		Outcome:      outcomeOf(info.Status),
-		Reason:       info.Reason,
-		Actor:        actor(info.Identity),
+		Reason:       string(info.Reason),
+		Actor:        actorOf(info.Actor),
 		ClientIP:     clientIP(info),
-		RequestID:    info.RequestID,
+		RequestID:    info.ID,
 		Route:        route(info),
 		RPC:          info.RPC,
 		Resources:    resources(info),
@@ -224,19 +181,19 @@ func requestEvent(info gateway.RequestInfo) audit.Event {
 	if info.MLflowDenied {
 		e.Outcome = audit.OutcomeDenied
 		if e.Reason == "" {
-			e.Reason = "mlflow_permission_denied"
+			e.Reason = string(event.ReasonMLflowPermissionDenied)
 			if info.Status == http.StatusUnauthorized {
-				e.Reason = "mlflow_unauthenticated"
+				e.Reason = string(event.ReasonMLflowUnauthenticated)
 			}
 		}
 	}
-	if info.Identity != nil && info.Identity.KeyID != "" {
-		e.Details = map[string]string{"key_id": info.Identity.KeyID}
+	if info.Actor != nil && info.Actor.KeyID != "" {
+		e.Details = map[string]string{"key_id": info.Actor.KeyID}
 	}
 	return e
 }
 
-func resources(info gateway.RequestInfo) audit.Resources {
+func resources(info *event.Request) audit.Resources {
 	ids := info.IDs
 	if ids.Empty() {
 		return nil
@@ -255,7 +212,7 @@ func resources(info gateway.RequestInfo) audit.Resources {
 // route is the method and MLflow's route pattern (or, for routes the
 // classifier does not know, the family or the gateway's own route name):
 // never the raw path.
-func route(info gateway.RequestInfo) string {
+func route(info *event.Request) string {
 	r := info.Route
 	if info.Pattern != "" {
 		r = info.Pattern
@@ -266,17 +223,22 @@ func route(info gateway.RequestInfo) string {
 	return info.Method + " " + r
 }
 
-func clientIP(info gateway.RequestInfo) string {
+func clientIP(info *event.Request) string {
 	if !info.ClientIP.IsValid() {
 		return ""
 	}
 	return info.ClientIP.String()
 }
 
-func actor(id *gateway.Identity) audit.Actor {
+// actorOf is actor for an identity that may be absent.
+func actorOf(id *event.Actor) audit.Actor {
 	if id == nil {
 		return audit.Actor{}
 	}
+	return actor(*id)
+}
+
+func actor(id event.Actor) audit.Actor {
 	login := id.LoginID
 	if login == "" {
 		login = id.Email

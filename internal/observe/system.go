@@ -5,20 +5,20 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 )
 
 // system is the actor of what the gateway does on its own.
 func system() audit.Actor { return audit.Actor{Method: audit.MethodSystem} }
 
-// AccessKeyExchange records an exchange of an access key at Descope
-// (accesskey.Options.OnExchange). keyID is "" when Descope never named the
-// key. The key itself is never recorded.
-func (a *Audit) AccessKeyExchange(keyID string, err error) {
+// keyExchange is the audit event of an access key's exchange at Descope.
+// keyID is "" when Descope never named the key. The key itself is never
+// recorded.
+func keyExchange(x event.KeyExchange) audit.Event {
+	keyID, err := x.KeyID, x.Err
 	e := audit.Event{Action: audit.ActionAccessKeyExchange, Outcome: audit.OutcomeSuccess,
 		Actor: audit.Actor{UserID: keyID, Method: audit.MethodAccessKey}}
 	if keyID != "" {
@@ -31,13 +31,13 @@ func (a *Audit) AccessKeyExchange(keyID string, err error) {
 		}
 		e.Reason = descope.Reason(err)
 	}
-	a.record(e)
+	return e
 }
 
-// ProvisionChange records a change provisioning made in MLflow
-// (provision.Options.OnChange). The user it concerns is a resource
-// (mlflow_user); the actor is the gateway.
-func (a *Audit) ProvisionChange(pe provision.Event) {
+// provisionChange is the audit event of a change provisioning made in
+// MLflow. The user it concerns is a resource (mlflow_user); the actor is the
+// gateway.
+func provisionChange(pe event.ProvisionChange) audit.Event {
 	e := audit.Event{Action: audit.Action(pe.Action), Outcome: audit.OutcomeSuccess, Actor: system()}
 	r := audit.Resources{}
 	if pe.Username != "" {
@@ -55,19 +55,11 @@ func (a *Audit) ProvisionChange(pe provision.Event) {
 	if pe.Detail != "" {
 		e.Details = map[string]string{"detail": pe.Detail}
 	}
-	a.record(e)
+	return e
 }
 
-// SyncRun is what one run of the periodic user and role sync did.
-type SyncRun struct {
-	Started, Finished time.Time
-	// Counts are small named totals: descope_users, reconciled, disabled…
-	Counts map[string]int
-	Err    error
-}
-
-// SyncRun records one run of the user and role sync.
-func (a *Audit) SyncRun(run SyncRun) {
+// syncRun is the audit event of one run of the user and role sync.
+func syncRun(run event.SyncRun) audit.Event {
 	e := audit.Event{Action: audit.ActionSyncRun, Outcome: audit.OutcomeSuccess, Actor: system(),
 		Time: run.Finished, Details: map[string]string{}}
 	if !run.Started.IsZero() && !run.Finished.IsZero() && run.Finished.After(run.Started) {
@@ -82,14 +74,8 @@ func (a *Audit) SyncRun(run SyncRun) {
 		e.Outcome = audit.OutcomeError
 		e.Reason = descope.Reason(run.Err)
 		if e.Reason == "error" {
-			e.Reason = "sync_failed"
+			e.Reason = string(event.ReasonSyncFailed)
 		}
 	}
-	a.record(e)
-}
-
-// Started records that the gateway started, with details such as the
-// version and a hash of the effective configuration (never its secrets).
-func (a *Audit) Started(details map[string]string) {
-	a.record(audit.Event{Action: audit.ActionConfig, Outcome: audit.OutcomeSuccess, Actor: system(), Details: details})
+	return e
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
 )
@@ -78,14 +79,9 @@ const (
 var Actions = []string{ActionProvisionUser, ActionSetAdmin, ActionAssignRole, ActionUnassignRole,
 	ActionCreateRole, ActionUpdateRole, ActionDeleteRole, ActionCreateWorkspace}
 
-// Event reports a change provisioning made in MLflow, for the audit trail.
-type Event struct {
-	Action    string // one of Actions
-	Username  string // empty for role and workspace changes
-	Role      string
-	Workspace string
-	Detail    string // what changed and the rule that made it
-}
+// Event reports a change provisioning made in MLflow; it is what
+// provisioning sends to Options.Events.
+type Event = event.ProvisionChange
 
 // Options configures a Provisioner.
 type Options struct {
@@ -106,8 +102,8 @@ type Options struct {
 	TTL time.Duration
 	// MaxEntries bounds the cache (default 100000).
 	MaxEntries int
-	// OnChange, if set, is told about every change (audit).
-	OnChange func(Event)
+	// Events, if set, receives every change (audit, metrics).
+	Events event.Sink
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -148,9 +144,6 @@ func New(opts Options) (*Provisioner, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.OnChange == nil {
-		opts.OnChange = func(Event) {}
 	}
 	if opts.Blocked == nil {
 		opts.Blocked = func(string) bool { return false }
@@ -276,10 +269,10 @@ func (p *Provisioner) forgetAll() {
 	p.mu.Unlock()
 }
 
-// emit records an event and passes it to OnChange.
+// emit records an event and sends it to Options.Events.
 func (p *Provisioner) emit(evs *[]Event, e Event) {
 	*evs = append(*evs, e)
-	p.opts.OnChange(e)
+	event.Send(p.opts.Events, e)
 	p.opts.Logger.Info("mlflow changed", "action", e.Action, "username", e.Username, "role", e.Role, "workspace", e.Workspace, "detail", e.Detail)
 }
 

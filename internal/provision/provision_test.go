@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
@@ -29,13 +30,15 @@ func fakeProvisioner(tb testing.TB, c *mlflow.Client, src string, workspaces boo
 	tb.Helper()
 	var mu sync.Mutex
 	p, err := provision.New(provision.Options{MLflow: c, Mapping: mustMapping(tb, src), AdminRoles: []string{"admin"}, Workspaces: workspaces,
-		OnChange: func(e provision.Event) {
+		Events: event.SinkFunc(func(r *event.Record) {
 			if events != nil {
 				mu.Lock()
-				*events = append(*events, e)
+				for _, e := range r.Events {
+					*events = append(*events, e.(provision.Event))
+				}
 				mu.Unlock()
 			}
-		}})
+		})})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Cookies names and writes the two session cookies. When Secure is set the
+// Cookies names and reads the two session cookies; only the Manager writes
+// them (Manager.SetCookies, Manager.ClearCookies). When Secure is set the
 // names carry the __Host- prefix, which makes browsers refuse them unless they
 // are Secure, host-only and Path=/: a sibling subdomain cannot plant or
 // overwrite them.
@@ -37,9 +38,9 @@ func (c Cookies) Read(r *http.Request) (sessionJWT, refreshJWT string) {
 	return sessionJWT, refreshJWT
 }
 
-// Set writes both cookies. Both live until the refresh token expires: the
+// set writes both cookies. Both live until the refresh token expires: the
 // session JWT inside is replaced by a server-side refresh when it expires.
-func (c Cookies) Set(w http.ResponseWriter, sessionJWT, refreshJWT string, until time.Time, now time.Time) {
+func (c Cookies) set(w http.ResponseWriter, sessionJWT, refreshJWT string, until time.Time, now time.Time) {
 	maxAge := int(until.Sub(now).Seconds())
 	if maxAge <= 0 {
 		maxAge = -1
@@ -50,8 +51,8 @@ func (c Cookies) Set(w http.ResponseWriter, sessionJWT, refreshJWT string, until
 	}
 }
 
-// Clear expires both cookies.
-func (c Cookies) Clear(w http.ResponseWriter) {
+// clear expires both cookies.
+func (c Cookies) clear(w http.ResponseWriter) {
 	http.SetCookie(w, c.cookie(c.SessionName(), "", -1))
 	http.SetCookie(w, c.cookie(c.RefreshName(), "", -1))
 }

@@ -104,8 +104,17 @@ func NewManager(opts Options) (*Manager, error) {
 	return &Manager{opts: opts, refreshed: map[[32]byte]refreshed{}}, nil
 }
 
-// Cookies returns the cookie settings.
+// Cookies returns the cookie settings (names, and reading them).
 func (m *Manager) Cookies() Cookies { return m.opts.Cookies }
+
+// SetCookies starts a browser session: both JWTs go into HttpOnly cookies
+// that live until the refresh token expires (until).
+func (m *Manager) SetCookies(w http.ResponseWriter, sessionJWT, refreshJWT string, until time.Time) {
+	m.opts.Cookies.set(w, sessionJWT, refreshJWT, until, m.opts.Now())
+}
+
+// ClearCookies ends a browser session's cookies (sign-out).
+func (m *Manager) ClearCookies(w http.ResponseWriter) { m.opts.Cookies.clear(w) }
 
 // Authenticate validates the request's session cookies, refreshing an expired
 // session JWT server-side (writing the new cookies to w). It returns
@@ -118,7 +127,7 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 		return nil, ErrNoSession
 	}
 	if m.isRevoked(sessionJWT) || m.isRevoked(refreshJWT) {
-		m.opts.Cookies.Clear(w)
+		m.opts.Cookies.clear(w)
 		return nil, fmt.Errorf("%w: signed out", ErrEnded)
 	}
 	if sessionJWT != "" {
@@ -130,7 +139,7 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 			return nil, fmt.Errorf("session: %w", err)
 		}
 		if refreshJWT == "" {
-			m.opts.Cookies.Clear(w)
+			m.opts.Cookies.clear(w)
 			return nil, fmt.Errorf("%w: %w", ErrNoSession, err)
 		}
 	}
@@ -141,7 +150,7 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 		if errors.Is(err, descope.ErrKeysUnavailable) {
 			return nil, fmt.Errorf("session: %w", err)
 		}
-		m.opts.Cookies.Clear(w)
+		m.opts.Cookies.clear(w)
 		return nil, fmt.Errorf("%w: refresh token: %w", ErrNoSession, err)
 	}
 	res, err := m.refresh(ctx, refreshJWT)
@@ -149,13 +158,13 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 		if errors.Is(err, descope.ErrUnavailable) || errors.Is(err, descope.ErrKeysUnavailable) {
 			return nil, err
 		}
-		m.opts.Cookies.Clear(w)
+		m.opts.Cookies.clear(w)
 		return nil, fmt.Errorf("%w: %w", ErrEnded, err)
 	}
 	// A refresh remembered for the old cookies may have handed out tokens
 	// signed out since: replaying the old cookies must not revive them.
 	if m.isRevoked(res.session.Raw) || m.isRevoked(res.refresh) {
-		m.opts.Cookies.Clear(w)
+		m.opts.Cookies.clear(w)
 		return nil, fmt.Errorf("%w: signed out", ErrEnded)
 	}
 	until := rt.Expiry
@@ -164,7 +173,7 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 			until = nt.Expiry
 		}
 	}
-	m.opts.Cookies.Set(w, res.session.Raw, res.refresh, until, m.opts.Now())
+	m.opts.Cookies.set(w, res.session.Raw, res.refresh, until, m.opts.Now())
 	return &Session{Token: res.session, RefreshJWT: res.refresh, Refreshed: true}, nil
 }
 

@@ -15,10 +15,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 )
@@ -68,8 +70,9 @@ type Options struct {
 	// gateway's database it is shared by replicas and survives restarts.
 	// nil: a list in this process only.
 	Blocklist *denylist.List
-	// OnRun, if set, is told about every completed run (audit, metrics).
-	OnRun  func(Report, error)
+	// Events, if set, receives an event.SyncRun after every completed run
+	// (audit, metrics).
+	Events event.Sink
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Sleep waits d or until ctx ends (default: a timer); tests shorten it.
@@ -93,6 +96,12 @@ type Report struct {
 type Syncer struct {
 	opts  Options
 	runMu sync.Mutex
+	last  atomic.Pointer[outcome] // the last completed run, for Status
+}
+
+type outcome struct {
+	report Report
+	err    error
 }
 
 // New validates opts and returns a Syncer.
@@ -144,8 +153,9 @@ func (s *Syncer) Blocked(userID string) bool { return s.opts.Blocklist.Blocked(u
 func (s *Syncer) Run(ctx context.Context) error {
 	for {
 		rep, err := s.RunOnce(ctx)
-		if ctx.Err() == nil && s.opts.OnRun != nil {
-			s.opts.OnRun(rep, err)
+		if ctx.Err() == nil {
+			s.last.Store(&outcome{report: rep, err: err})
+			event.Send(s.opts.Events, syncRun(rep, err))
 		}
 		if err != nil && ctx.Err() == nil {
 			s.opts.Logger.Warn("user sync failed", "err", err)

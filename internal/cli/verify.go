@@ -1,9 +1,11 @@
-package main
+package cli
 
 import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/app"
 )
 
 // verify recomputes the audit log's hash chain (Store.Verify) and fails on
@@ -13,7 +15,7 @@ func verify(ctx context.Context, args, environ []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	store, err := openAuditStore(ctx, cfg)
+	store, err := app.OpenAuditStore(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -29,5 +31,5 @@ func verify(ctx context.Context, args, environ []string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "audit log BROKEN at record %d: %s\n%d records checked before it (after anchor %d); head %d %s\n",
 		res.FirstBadID, res.Problem, res.Checked, res.AnchorID, res.HeadID, res.HeadHash)
-	return errReported
+	return ErrReported
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func TestCheckConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), []string{"check-config"}, tt.env, &stdout, &stderr)
+			err := Run(context.Background(), []string{"check-config"}, tt.env, &stdout, &stderr)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok=%v\nstderr:\n%s", err, tt.ok, stderr.String())
 			}
@@ -60,7 +60,7 @@ func TestCheckConfig(t *testing.T) {
 func TestServeRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
-	err := run(context.Background(), []string{"serve"}, []string{"DESCOPE_DEFAULT_PERMISSION=ALL"}, &bytes.Buffer{}, &stderr)
+	err := Run(context.Background(), []string{"serve"}, []string{"DESCOPE_DEFAULT_PERMISSION=ALL"}, &bytes.Buffer{}, &stderr)
 	if err == nil {
 		t.Fatal("serve started with a bad configuration")
 	}

@@ -1,60 +1,24 @@
-package main
+package provision_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
 )
 
-func TestTransient(t *testing.T) {
-	refused := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/x", Err: &net.OpError{Op: "dial", Net: "tcp",
-		Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
-	api := func(status int) error { return &mlflow.APIError{Op: "create role", StatusCode: status, Code: "X"} }
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, false},
-		{"connection refused", fmt.Errorf("provision: list roles: mlflow: list roles: %w", refused), true},
-		{"reset mid-body", fmt.Errorf("mlflow: read response: %w", syscall.ECONNRESET), true},
-		{"truncated", fmt.Errorf("mlflow: read response: %w", io.ErrUnexpectedEOF), true},
-		{"timeout", fmt.Errorf("x: %w", context.DeadlineExceeded), true},
-		{"503", fmt.Errorf("provision: %w", api(503)), true},
-		{"429", api(429), true},
-		{"400 refused", fmt.Errorf("provision: %w", api(400)), false},
-		{"403 refused", api(403), false},
-		{"our own config error", errors.New(`provision: role "x" names workspace "w" but workspaces are off`), false},
-		{"refusal joined with a crash", fmt.Errorf("wrapped: %w", errors.Join(api(400), refused)), true},
-		{"crash joined after refusal", errors.Join(fmt.Errorf("a: %w", api(404)), fmt.Errorf("b: %w", api(502))), true},
-		{"two refusals", errors.Join(api(400), api(409)), false},
-	} {
-		if got := transient(tc.err); got != tc.want {
-			t.Errorf("%s: transient(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
-		}
-	}
-}
-
 // fakeRoles is an MLflow whose roles/list answers with fail for the first
 // failures calls, then with an empty list.
-func fakeRoles(t *testing.T, failures int32, fail func(w http.ResponseWriter)) (*provisioner, *atomic.Int32) {
+func fakeRoles(t *testing.T, failures int32, fail func(w http.ResponseWriter)) (*provision.Policy, *atomic.Int32) {
 	t.Helper()
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +42,11 @@ func fakeRoles(t *testing.T, failures int32, fail func(w http.ResponseWriter)) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &provisioner{p: p, log: slog.New(slog.DiscardHandler), retryBase: time.Millisecond}, &calls
+	pol, err := provision.NewPolicy(provision.PolicyOptions{Provisioner: p, RetryBase: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol, &calls
 }
 
 // hangUp drops the connection without an answer, as a crashing MLflow does.
@@ -103,15 +71,15 @@ func TestMappingWaitsOutMLflowOutages(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, calls := fakeRoles(t, 3, tc.fail)
-			if a.mappingReady() {
+			if a.MappingApplied() {
 				t.Fatal("mapping ready before it was applied")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := a.run(ctx, &upstream{}); err != nil {
+			if err := a.ApplyMapping(ctx); err != nil {
 				t.Fatalf("run: %v", err)
 			}
-			if !a.mappingReady() {
+			if !a.MappingApplied() {
 				t.Error("mapping not ready after it was applied")
 			}
 			if n := calls.Load(); n != 4 {
@@ -129,14 +97,14 @@ func TestRefusedMappingStopsTheGateway(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, `{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad role"}`)
 	})
-	err := a.run(context.Background(), &upstream{})
+	err := a.ApplyMapping(context.Background())
 	if err == nil || !errors.Is(err, mlflow.ErrInvalidParameter) {
 		t.Fatalf("run = %v, want the refusal", err)
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("roles/list called %d times, want 1", n)
 	}
-	if a.mappingReady() {
+	if a.MappingApplied() {
 		t.Error("mapping ready after MLflow refused it")
 	}
 }
@@ -147,31 +115,8 @@ func TestMappingRetryEndsWithContext(t *testing.T) {
 	a, _ := fakeRoles(t, 1<<30, hangUp)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := a.run(ctx, &upstream{}); err != nil {
+	if err := a.ApplyMapping(ctx); err != nil {
 		t.Fatalf("run after cancel = %v, want nil", err)
-	}
-}
-
-// TestSyncStatusShowsBlockedUsers: the admin page lists who is refused, also
-// on a replica that runs no sync job of its own.
-func TestSyncStatusShowsBlockedUsers(t *testing.T) {
-	deny := denylist.Memory()
-	if _, err := deny.Block(context.Background(), "U2mallory", "deleted in descope"); err != nil {
-		t.Fatal(err)
-	}
-	st, ok := (&provisioner{deny: deny}).syncStatus().(map[string]any)
-	if !ok {
-		t.Fatalf("status is %T", st)
-	}
-	if st["enabled"] != false {
-		t.Errorf("enabled = %v without a syncer", st["enabled"])
-	}
-	blocked, _ := st["blocked_users"].(map[string]string)
-	if blocked["U2mallory"] != "deleted in descope" || len(blocked) != 1 {
-		t.Errorf("blocked_users = %v", st["blocked_users"])
-	}
-	if st["blocked_users_shared"] != false {
-		t.Errorf("a memory list reported as shared")
 	}
 }
 
@@ -208,8 +153,11 @@ func TestBoundKeySharesUsernameOnlyWhenSure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := &provisioner{p: p, mapping: tc.mapping}
-		if got := a.sameAsUser(&tc.key, user); got != tc.want {
+		a, err := provision.NewPolicy(provision.PolicyOptions{Provisioner: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.SameAsUser(&tc.key, user); got != tc.want {
 			t.Errorf("%s: sameAsUser = %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/cli"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
@@ -44,7 +45,7 @@ func startReplica(t *testing.T, st *stack, env ...string) *replica {
 	}, env...)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- run(ctx, []string{"serve"}, environ, io.Discard, r.logs) }()
+	go func() { r.done <- cli.Run(ctx, []string{"serve"}, environ, io.Discard, r.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/cli"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
@@ -75,7 +76,7 @@ func startExternal(t *testing.T, delay time.Duration, env ...string) *external {
 	}, env...)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	go func() { e.done <- run(ctx, []string{"serve"}, e.env, e.stdout, e.logs) }()
+	go func() { e.done <- cli.Run(ctx, []string{"serve"}, e.env, e.stdout, e.logs) }()
 	t.Cleanup(func() { e.stop(t) })
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/cli"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
@@ -72,7 +73,7 @@ func startStack(t *testing.T, env ...string) *stack {
 	args := []string{"serve", "--port", strconv.Itoa(port), "--data-dir", filepath.Join(dir, "data"), "--mlflow-bin", mlflowBin}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stack{sim: sim, url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
-	go func() { s.done <- run(ctx, args, environ, io.Discard, s.logs) }()
+	go func() { s.done <- cli.Run(ctx, args, environ, io.Discard, s.logs) }()
 	t.Cleanup(func() {
 		s.stop(t)
 		if t.Failed() {

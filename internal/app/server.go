@@ -1,10 +1,11 @@
-package main
+package app
 
 import (
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -44,4 +45,24 @@ func newServer(ctx context.Context, h http.Handler, log *slog.Logger, lim server
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// localOrigins are the origins a browser on this machine may use to reach a
+// gateway listening on addr, when no public URL is configured.
+func localOrigins(addr net.Addr) []string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	port := strconv.Itoa(tcp.Port)
+	out := []string{"http://" + net.JoinHostPort(tcp.IP.String(), port)}
+	if tcp.IP.IsLoopback() {
+		for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+			o := "http://" + net.JoinHostPort(h, port)
+			if o != out[0] {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }

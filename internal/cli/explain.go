@@ -1,18 +1,19 @@
-package main
+package cli
 
 import (
 	"context"
 	"fmt"
 	"io"
 
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/app"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 )
 
-// explainCmd prints which MLflow user, admin flag, roles and workspaces a
+// explain prints which MLflow user, admin flag, roles and workspaces a
 // Descope user gets, and from which rule. It needs DESCOPE_MANAGEMENT_KEY to
 // look the user up.
-func explainCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+func explain(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var id string
 	var rest []string
 	for _, a := range args {
@@ -24,7 +25,7 @@ func explainCmd(ctx context.Context, args, environ []string, stdout, stderr io.W
 	}
 	if id == "" {
 		fmt.Fprintln(stderr, "usage: mlflow-descope-auth explain <login id or user id> [flags]")
-		return errReported
+		return ErrReported
 	}
 	cfg, err := loadConfig(rest, environ, stderr)
 	if err != nil {
@@ -32,12 +33,12 @@ func explainCmd(ctx context.Context, args, environ []string, stdout, stderr io.W
 	}
 	if cfg.ManagementKey == "" {
 		fmt.Fprintln(stderr, "explain needs DESCOPE_MANAGEMENT_KEY to look the user up in Descope")
-		return errReported
+		return ErrReported
 	}
-	mapping, err := loadMapping(cfg)
+	mapping, err := app.LoadMapping(cfg)
 	if err != nil {
 		printProblems(stderr, err)
-		return errReported
+		return ErrReported
 	}
 	dc, err := descope.New(descope.Options{
 		BaseURL:       descope.BaseURL(cfg.ProjectID, cfg.BaseURI),

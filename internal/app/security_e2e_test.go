@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Security suite against the real gateway and a real MLflow (issue 7,
 // "Checked by"). Every case is an attack that must fail: the status is never

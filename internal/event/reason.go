@@ -1,0 +1,66 @@
+package event
+
+// Reason is a stable snake_case label for why something was refused or
+// failed, for logs, metrics and audit. Besides the constants below, a
+// Reason can be a classifier rejection (classify.Rejection.Reason, e.g.
+// duplicate_json_key), a credential failure as descope.Reason labels it
+// (expired, signature, rejected…), or "refresh_" + such a label for a
+// refresh token refused at sign-in.
+type Reason string
+
+// Reasons the gateway gives.
+const (
+	ReasonNone Reason = ""
+
+	// No credential at all: the caller is sent to sign in.
+	ReasonNoSession Reason = "no_session"
+	// Descope (its API or its signing keys) did not answer.
+	ReasonDescopeUnavailable Reason = "descope_unavailable"
+	// A per-IP or per-user abuse limit refused the attempt.
+	ReasonRateLimited Reason = "rate_limited"
+	// The user was disabled or deleted in Descope (the sync blocked them).
+	ReasonUserDisabled Reason = "user_disabled"
+	// Descope refused the refresh token: the session is over.
+	ReasonSessionEnded Reason = "session_ended"
+	// A token of a signed-out session was presented.
+	ReasonSignedOut Reason = "signed_out"
+
+	ReasonAmbiguousAuthorization Reason = "ambiguous_authorization"
+	ReasonCredentialTooLarge     Reason = "credential_too_large"
+	ReasonMalformedBasic         Reason = "malformed_basic"
+	ReasonUnsupportedScheme      Reason = "unsupported_scheme"
+	ReasonAccessKeysDisabled     Reason = "access_keys_disabled"
+	ReasonEmptyCredential        Reason = "empty_credential"
+	// The session and refresh JWTs posted at sign-in name different users.
+	ReasonTokenMismatch Reason = "token_mismatch"
+	// The identity maps to the gateway's own MLflow admin, or to no user.
+	ReasonReservedUsername Reason = "reserved_username"
+
+	// Cross-site checks: a sign-in or sign-out post from another origin,
+	// and a cookie-authenticated state change from another site.
+	ReasonCrossOrigin Reason = "cross_origin"
+	ReasonCrossSite   Reason = "cross_site"
+
+	// The admin pages: not a gateway admin, or no multi-factor sign-in.
+	ReasonNotAdmin       Reason = "not_admin"
+	ReasonStepUpRequired Reason = "step_up_required"
+
+	// The request names a workspace of a tenant the caller is not in.
+	ReasonWorkspaceDenied Reason = "workspace_denied"
+	// An API route the classifier does not know, from a non-admin.
+	ReasonUnknownRoute Reason = "unknown_route"
+	// A GraphQL query not sent with POST.
+	ReasonGraphQLNotPost Reason = "graphql_not_post"
+	// A Connection header naming a header the checks read.
+	ReasonConnectionNamesHeader Reason = "connection_names_header"
+	// The client went away before MLflow answered.
+	ReasonClientGone Reason = "client_gone"
+	// Anything the gateway could not classify further.
+	ReasonInternal Reason = "internal"
+
+	// MLflow itself refused a forwarded request.
+	ReasonMLflowPermissionDenied Reason = "mlflow_permission_denied"
+	ReasonMLflowUnauthenticated  Reason = "mlflow_unauthenticated"
+	// A run of the user sync failed for a reason Descope did not label.
+	ReasonSyncFailed Reason = "sync_failed"
+)

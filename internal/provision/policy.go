@@ -1,0 +1,219 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
+)
+
+// Policy is the gateway's rules for who a caller is in MLflow: the admin
+// rule, the workspace rule, blocked users, whether a key bound to a user
+// shares the user's MLflow username, and making MLflow match (Ensure, and
+// applying the role mapping once MLflow answers). Every rule comes from the
+// Provisioner's options (DESCOPE_ADMIN_ROLES, the mapping file, workspaces,
+// the block list), so the gateway and provisioning can never disagree.
+// It is safe for concurrent use.
+type Policy struct {
+	p           *Provisioner
+	directory   Directory
+	mlflowReady func(ctx context.Context) error
+	retryBase   time.Duration
+	log         *slog.Logger
+
+	mappingApplied atomic.Bool
+
+	mu       sync.Mutex
+	resolved map[*descope.Token]rolemap.Result
+}
+
+// PolicyOptions configures a Policy.
+type PolicyOptions struct {
+	// Provisioner applies the decisions in MLflow; required.
+	Provisioner *Provisioner
+	// Directory looks users up for Explain (a descope.Client; it needs a
+	// management key).
+	Directory Directory
+	// MLflowReady, if set, blocks until MLflow answers (the supervisor's
+	// WaitReady) before each attempt to apply the role mapping.
+	MLflowReady func(ctx context.Context) error
+	// RetryBase is the first wait before applying the mapping again after
+	// MLflow did not answer; 0 means 500 ms. It doubles up to 30 s.
+	RetryBase time.Duration
+	Logger    *slog.Logger
+}
+
+// NewPolicy returns the Policy of a Provisioner.
+func NewPolicy(opts PolicyOptions) (*Policy, error) {
+	if opts.Provisioner == nil {
+		return nil, errors.New("provision: policy: provisioner is required")
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 500 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Policy{p: opts.Provisioner, directory: opts.Directory, mlflowReady: opts.MLflowReady,
+		retryBase: opts.RetryBase, log: opts.Logger, resolved: map[*descope.Token]rolemap.Result{}}, nil
+}
+
+// Admin is the gateway's admin rule: DESCOPE_ADMIN_ROLES and the mapping
+// file's admin rules, exactly as provisioning applies them in MLflow.
+func (a *Policy) Admin(tok *descope.Token) bool {
+	return a.resolve(tok).Admin
+}
+
+// Ensure makes sure MLflow user username exists with the admin flag, roles
+// and workspaces the verified token tok implies. It returns ErrBlocked for
+// a blocked user.
+func (a *Policy) Ensure(ctx context.Context, username string, tok *descope.Token) error {
+	return a.p.EnsureResolved(ctx, username, a.resolve(tok))
+}
+
+// resolve is what a verified token's roles give in MLflow, worked out once
+// per token: the verifier hands out the same *Token for every request of a
+// session, and resolving costs ~5 µs and 60 allocations, three times a
+// request otherwise (admin rule, workspace check, provisioning).
+func (a *Policy) resolve(tok *descope.Token) rolemap.Result {
+	a.mu.Lock()
+	r, ok := a.resolved[tok]
+	a.mu.Unlock()
+	if ok {
+		return r
+	}
+	r = a.p.Resolve(SubjectFromToken("", tok))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.resolved) >= maxResolved {
+		clear(a.resolved) // tokens live minutes; starting over is cheap
+	}
+	a.resolved[tok] = r
+	return r
+}
+
+// maxResolved bounds the per-token cache of resolved permissions.
+const maxResolved = 50000
+
+// Blocked reports users a sync job (this replica's or another's) found
+// disabled or deleted in Descope.
+func (a *Policy) Blocked(userID string) bool {
+	return a.p.opts.Blocked(userID)
+}
+
+// WorkspaceAllowed lets a request name only a workspace of a tenant the
+// token's holder belongs to (admins: any). Without workspaces every request
+// passes: MLflow has only the default workspace.
+func (a *Policy) WorkspaceAllowed(tok *descope.Token, workspace string) bool {
+	if !a.p.opts.Workspaces {
+		return true
+	}
+	r := a.resolve(tok)
+	return r.Admin || rolemap.AllowedWorkspace(r, workspace)
+}
+
+// ApplyMapping brings MLflow's managed roles in line with the mapping once
+// MLflow answers. MLflow being down or restarting is waited out (with
+// backoff); a mapping MLflow refuses is an error: serving with half-applied
+// permissions would be worse. It returns nil if ctx ends first.
+func (a *Policy) ApplyMapping(ctx context.Context) error {
+	if err := a.applyMapping(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// applyMapping tries SyncRoles until it succeeds, MLflow refuses the
+// mapping, or ctx ends.
+func (a *Policy) applyMapping(ctx context.Context) error {
+	wait := a.retryBase
+	for {
+		if a.mlflowReady != nil {
+			if err := a.mlflowReady(ctx); err != nil {
+				return err
+			}
+		}
+		events, err := a.p.SyncRoles(ctx)
+		if err == nil {
+			a.mappingApplied.Store(true)
+			a.log.Info("role mapping applied", "changes", len(events))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, mlflow.ErrUnavailable) {
+			return fmt.Errorf("apply role mapping: %w", err)
+		}
+		a.log.Warn("role mapping not applied yet, MLflow did not answer; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// MappingApplied reports whether the role mapping has been applied in
+// MLflow (the gateway is not ready until it has).
+func (a *Policy) MappingApplied() bool { return a.mappingApplied.Load() }
+
+// Explain writes what a Descope user gets in MLflow, and why.
+func (a *Policy) Explain(ctx context.Context, id string, w io.Writer) error {
+	o := a.p.opts
+	return Explain(ctx, ExplainDeps{
+		Descope: a.directory, Mapping: o.Mapping, AdminRoles: o.AdminRoles, Workspaces: o.Workspaces, MLflow: o.MLflow,
+	}, id, w)
+}
+
+// SameAsUser is the rule for keys bound to a user: the key shares the
+// user's MLflow username only when its own roles and tenants resolve to
+// exactly the MLflow permissions the user's roles do. MLflow keeps one admin
+// flag and one set of roles per username, so a key with other roles gets its
+// own MLflow user instead of flipping the person's permissions back and
+// forth.
+func (a *Policy) SameAsUser(keyToken *descope.Token, u *descope.User) bool {
+	if a.p.opts.Mapping.UsesPermissions() {
+		// The user record names roles, not the permissions they carry, and
+		// resolving without them could call a key with other permissions
+		// "the same": when unsure, the key gets its own MLflow user.
+		return false
+	}
+	keySubj := SubjectFromToken(u.UserID, keyToken)
+	userSubj := SubjectFromUser(u, nil)
+	return samePermissions(a.p.Resolve(keySubj), a.p.Resolve(userSubj))
+}
+
+func samePermissions(x, y rolemap.Result) bool {
+	if x.Admin != y.Admin || len(x.Roles) != len(y.Roles) || len(x.Workspaces) != len(y.Workspaces) {
+		return false
+	}
+	roles := map[[2]string]bool{}
+	for _, r := range x.Roles {
+		roles[[2]string{r.Name, r.Workspace}] = true
+	}
+	for _, r := range y.Roles {
+		if !roles[[2]string{r.Name, r.Workspace}] {
+			return false
+		}
+	}
+	ws := map[[2]string]bool{}
+	for _, w := range x.Workspaces {
+		ws[[2]string{w.Name, w.Permission}] = true
+	}
+	for _, w := range y.Workspaces {
+		if !ws[[2]string{w.Name, w.Permission}] {
+			return false
+		}
+	}
+	return true
+}
