@@ -99,9 +99,9 @@ type Options struct {
 	// of a key at Descope (not for answers from the cache), with the key's
 	// ID ("" when the exchange failed before Descope named it) and the
 	// error, if any.
-	Events     event.Sink
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Events event.Sink
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // CacheStats counts Authenticate calls by whether the cache answered.

@@ -57,11 +57,12 @@ func newSite(tb testing.TB, opts admin.Options) *site {
 		tb.Fatal(err)
 	}
 	opts.Audit = store
-	h, err := admin.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	g := gatewaytest.New(tb, gatewaytest.Options{Admin: h})
+	// The admin pages of a real gateway, over the seeded store and with
+	// the test's explain and sync status.
+	g := gatewaytest.New(tb, gatewaytest.Options{AdminOptions: func(o *admin.Options) {
+		opts.Prefix, opts.Logger = o.Prefix, o.Logger
+		*o = opts
+	}})
 	g.User(tb, "U2root", "admin")
 	g.User(tb, "U2plain")
 	a, _ := g.Mint(tb, "U2root", descopesim.MintOptions{})

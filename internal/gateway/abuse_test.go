@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"crypto/ecdsa"
@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 )
 
@@ -51,13 +52,13 @@ func TestBogusCredentialFlood(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
-		limits Limits
+		limits gateway.Limits
 	}{
 		// One client address: the failure limit cuts the flood short.
-		{"default limits", Limits{}},
+		{"default limits", gateway.Limits{}},
 		// As if from many addresses: no per-IP failure limit at all, so only
 		// the caches, the forced-refetch interval and the exchange limits hold.
-		{"without failure limit", Limits{FailuresPerIP: ratelimit.New(1<<30, time.Nanosecond, 10, nil)}},
+		{"without failure limit", gateway.Limits{FailuresPerIP: ratelimit.New(1<<30, time.Nanosecond, 10, nil)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{realistic: true, limits: tc.limits})
@@ -124,7 +125,7 @@ func TestBogusCredentialFlood(t *testing.T) {
 
 func TestSignInLimits(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{limits: Limits{SignInPerUser: ratelimit.New(3, time.Hour, 10, nil)}})
+	h := newHarness(t, harnessOpts{limits: gateway.Limits{SignInPerUser: ratelimit.New(3, time.Hour, 10, nil)}})
 	h.user(t, "U2busy")
 	var last int
 	for i := range 5 {
@@ -146,7 +147,7 @@ func TestSignInLimits(t *testing.T) {
 // before keeps working.
 func TestFloodDoesNotLockOutKnownUsers(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{limits: Limits{FailuresPerIP: ratelimit.New(5, time.Hour, 100, nil)}})
+	h := newHarness(t, harnessOpts{limits: gateway.Limits{FailuresPerIP: ratelimit.New(5, time.Hour, 100, nil)}})
 	h.user(t, "U2neighbour")
 	h.user(t, "U2late")
 	good, _ := h.mint(t, "U2neighbour", descopesim.MintOptions{})

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 					r.ContentLength = int64(len(tc.body))
 				}
 				w := httptest.NewRecorder()
-				g.gw.Config.Handler.ServeHTTP(w, r)
+				g.gw.Handler.ServeHTTP(w, r)
 				return w.Code
 			}
 			if got := serve(); got != tc.status { // warms the token and key caches
@@ -98,7 +98,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		a, _ := signer.Sign("U2bench", "")
 		b.ReportAllocs()
 		for b.Loop() {
-			req, _ := http.NewRequest(http.MethodGet, g.up.srv.URL+read, nil)
+			req, _ := http.NewRequest(http.MethodGet, g.up.url+read, nil)
 			req.Header.Set(assertion.Header, a)
 			resp, err := c.Do(req)
 			if err != nil {

@@ -1,14 +1,12 @@
-package gateway
+package gateway_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 )
 
@@ -89,15 +87,26 @@ func pathOnly(p string) string {
 func TestWorkspaceAndBlockedChecks(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	h.user(t, "U2tenantA")
+	for _, id := range []string{"T2TeamA", "T2TeamB"} {
+		if err := h.sim.CreateTenant(descopesim.Tenant{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.sim.CreateUser(descopesim.User{ID: "U2tenantA", LoginIDs: []string{"a@example.com"}, Tenants: []descopesim.UserTenant{{ID: "T2TeamA"}}}); err != nil {
+		t.Fatal(err)
+	}
 	h.user(t, "U2gone")
-	// Rebuild the gateway with the two hooks; the harness's own has none.
 	sess, _ := h.mint(t, "U2tenantA", descopesim.MintOptions{})
 	gone, _ := h.mint(t, "U2gone", descopesim.MintOptions{})
-	gw := h.withOptions(t, func(o *Options) {
-		o.Blocked = func(userID string) bool { return userID == "U2gone" }
-		o.WorkspaceAllowed = func(id *Identity, ws string) bool { return ws == "" || ws == "team-a" }
-	})
+	// A second gateway with workspaces: every member of a tenant uses its
+	// workspace (team-a for T2TeamA); the sync found U2gone disabled.
+	mapping := writeMapping(t, `{"tenant_roles": [{"descope_role": "*", "workspace_permission": "USE"}],
+	  "tenants": [{"tenant_id": "T2TeamA", "workspace": "team-a"}, {"tenant_id": "T2TeamB", "workspace": "team-b"}]}`)
+	g := h.withEnv(t, "MLFLOW_DESCOPE_ENABLE_WORKSPACES=true", "DESCOPE_ROLE_MAPPING_FILE="+mapping)
+	if _, err := g.App.Denylist().Block(t.Context(), "U2gone", "disabled in descope"); err != nil {
+		t.Fatal(err)
+	}
+	gw := g.URL
 	tests := []struct {
 		name   string
 		token  string
@@ -126,20 +135,18 @@ func TestWorkspaceAndBlockedChecks(t *testing.T) {
 	}
 }
 
-// TestAdminRuleAndUnknownRoutes: the gateway's admin decision is the one it
-// is given (the CLI passes the role mapping's), and unknown API routes open to
-// non-admins only when the operator allows it.
+// TestAdminRuleAndUnknownRoutes: the gateway's admin decision is the
+// policy's (the role mapping's admin rules too), and unknown API routes open
+// to non-admins only when the operator allows it.
 func TestAdminRuleAndUnknownRoutes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	h.user(t, "U2mapped")
+	h.user(t, "U2mapped", "platform-admin")
 	h.user(t, "U2plain")
 	mapped, _ := h.mint(t, "U2mapped", descopesim.MintOptions{})
 	plain, _ := h.mint(t, "U2plain", descopesim.MintOptions{})
-	byMapping := h.withOptions(t, func(o *Options) {
-		o.IsAdmin = func(tok *descope.Token) bool { return tok.Subject == "U2mapped" }
-	})
-	allowing := h.withOptions(t, func(o *Options) { o.AllowUnknownRoutes = true })
+	byMapping := h.withEnv(t, "DESCOPE_ROLE_MAPPING_FILE="+writeMapping(t, `{"admin_roles": ["platform-admin"]}`)).URL
+	allowing := h.withEnv(t, "MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow").URL
 	unknown := "/api/2.0/mlflow/not-a-route"
 	tests := []struct {
 		name, base, token string
@@ -160,51 +167,6 @@ func TestAdminRuleAndUnknownRoutes(t *testing.T) {
 	}
 }
 
-// TestReadyNamesWhatIsMissing: /ready is 503 until each part is in place and
-// says which one is not, so an operator (and a load balancer) knows.
-func TestReadyNamesWhatIsMissing(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, harnessOpts{})
-	down := errors.New("connection refused")
-	for _, tc := range []struct {
-		name   string
-		change func(*Options)
-		check  string // the check that must fail; "" = ready
-	}{
-		{"all in place", func(*Options) {}, ""},
-		{"keys not loaded", func(o *Options) { o.KeysReady = func() bool { return false } }, "descope_keys"},
-		{"mlflow down", func(o *Options) { o.Ready = func(context.Context) error { return down } }, "mlflow"},
-		{"mapping not applied", func(o *Options) { o.MappingReady = func() bool { return false } }, "role_mapping"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			gw := h.withOptions(t, tc.change)
-			resp, body := do(t, browser(t), "GET", gw+"/ready", nil, "")
-			var got struct {
-				Status string            `json:"status"`
-				Checks map[string]string `json:"checks"`
-			}
-			if err := json.Unmarshal([]byte(body), &got); err != nil {
-				t.Fatalf("ready body %q: %v", body, err)
-			}
-			for name, v := range got.Checks {
-				if failed := v != "ok"; failed != (name == tc.check) {
-					t.Errorf("check %s = %q", name, v)
-				}
-			}
-			want := http.StatusOK
-			if tc.check != "" {
-				want = http.StatusServiceUnavailable
-				if _, ok := got.Checks[tc.check]; !ok {
-					t.Errorf("no %s check in %s", tc.check, body)
-				}
-			}
-			if resp.StatusCode != want {
-				t.Errorf("ready: %d %s, want %d", resp.StatusCode, body, want)
-			}
-		})
-	}
-}
-
 // TestEncodedPrefixIsNotAWayAround: under a path prefix, a percent-encoded
 // spelling of it (/%6dlflow/…) is not the prefix: it must not reach MLflow
 // without the classifier's checks, even with unknown routes allowed.
@@ -213,7 +175,7 @@ func TestEncodedPrefixIsNotAWayAround(t *testing.T) {
 	h := newHarness(t, harnessOpts{prefix: "/mlflow"})
 	h.user(t, "U2eve")
 	sess, _ := h.mint(t, "U2eve", descopesim.MintOptions{})
-	gw := h.withOptions(t, func(o *Options) { o.AllowUnknownRoutes = true })
+	gw := h.withEnv(t, "MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow").URL
 	bearer := map[string]string{"Authorization": "Bearer " + sess, "Content-Type": "application/json"}
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -284,10 +246,11 @@ func TestBlockedUsersAreRefusedEverywhere(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.user(t, "U2gone", "admin")
 	sess, refresh := h.mint(t, "U2gone", descopesim.MintOptions{})
-	gw := h.withOptions(t, func(o *Options) {
-		o.Blocked = func(userID string) bool { return userID == "U2gone" }
-		o.Admin = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("audit log")) })
-	})
+	g := h.withEnv(t)
+	if _, err := g.App.Denylist().Block(t.Context(), "U2gone", "disabled in descope"); err != nil {
+		t.Fatal(err)
+	}
+	gw := g.URL
 	bearer := map[string]string{"Authorization": "Bearer " + sess}
 	for _, p := range []string{"/auth/whoami", "/auth/admin/", "/api/2.0/mlflow/experiments/search"} {
 		resp, body := do(t, http.DefaultClient, "GET", gw+p, bearer, "")
@@ -301,4 +264,14 @@ func TestBlockedUsersAreRefusedEverywhere(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
 		t.Errorf("sign-in of a blocked user: %d, %d cookies: %s", resp.StatusCode, len(resp.Cookies()), body)
 	}
+}
+
+// writeMapping writes a role mapping file and returns its path.
+func writeMapping(t testing.TB, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "roles.json")
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -1,14 +1,10 @@
-package gateway
+package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -16,12 +12,13 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gatewaytest"
 )
 
-const testSecret = "0123456789abcdef0123456789abcdef-test"
+// testSecret is the assertion secret the gateway and the fake MLflow share.
+const testSecret = gatewaytest.Secret
 
 // seen is one request as the fake MLflow received it.
 type seen struct {
@@ -33,42 +30,41 @@ type seen struct {
 	Subject string // from a valid assertion; "" if none or invalid
 }
 
-// upstream is a fake MLflow that records what reaches it.
+// upstream is a fake MLflow that records what reaches it (the gateway's own
+// admin API calls, which gatewaytest answers, excepted).
 type upstream struct {
-	srv  *httptest.Server
+	url  string
 	mu   sync.Mutex
 	reqs []seen
 	page string // served for GET /
 }
 
-func newUpstream(t testing.TB) *upstream {
-	t.Helper()
-	u := &upstream{page: "<html><head><title>MLflow</title></head><body><div id=root></div></body></html>"}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		s := seen{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header.Clone(), Body: string(body)}
-		if c, err := assertion.Verify([]byte(testSecret), r.Header.Get(assertion.Header), time.Now()); err == nil {
-			s.Subject = c.Subject
-		}
-		u.mu.Lock()
-		u.reqs = append(u.reqs, s)
-		u.mu.Unlock()
-		if s.Subject == "" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"error_code":"UNAUTHENTICATED","message":"no assertion"}`)
-			return
-		}
-		if r.URL.Path == "/" {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, u.page)
-			return
-		}
+func newUpstream() *upstream {
+	return &upstream{page: "<html><head><title>MLflow</title></head><body><div id=root></div></body></html>"}
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	s := seen{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Header: r.Header.Clone(), Body: string(body)}
+	if c, err := assertion.Verify([]byte(testSecret), r.Header.Get(assertion.Header), time.Now()); err == nil {
+		s.Subject = c.Subject
+	}
+	u.mu.Lock()
+	u.reqs = append(u.reqs, s)
+	u.mu.Unlock()
+	if s.Subject == "" {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"user": s.Subject, "path": r.URL.Path})
-	}))
-	t.Cleanup(u.srv.Close)
-	return u
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error_code":"UNAUTHENTICATED","message":"no assertion"}`)
+		return
+	}
+	if r.URL.Path == "/" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, u.page)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"user": s.Subject, "path": r.URL.Path})
 }
 
 func (u *upstream) last(t testing.TB) seen {
@@ -87,13 +83,15 @@ func (u *upstream) count() int {
 	return len(u.reqs)
 }
 
+// harness is the real gateway (gatewaytest, app.New) in front of the
+// recording upstream.
 type harness struct {
-	sim      *descopesim.Server
-	up       *upstream
-	gw       *httptest.Server
-	sessions *session.Manager
-	keys     *accesskey.Authenticator
-	opts     Options
+	sim  *descopesim.Server
+	up   *upstream
+	ml   *gatewaytest.MLflow
+	gw   *gatewaytest.Gateway
+	keys *accesskey.Authenticator
+	ho   harnessOpts
 }
 
 type harnessOpts struct {
@@ -101,114 +99,50 @@ type harnessOpts struct {
 	// realistic uses production settings: the default forced-JWKS interval
 	// and the default exchange limits (tests otherwise refetch freely).
 	realistic bool
-	limits    Limits
+	limits    gateway.Limits
 	upstream  http.Handler // replaces the recording fake MLflow
 	noMgmtKey bool
-	observer  Observer
-	prov      Provisioner
+	env       []string // configuration lines (KEY=VALUE)
 }
 
 func newHarness(t testing.TB, ho harnessOpts) *harness {
 	t.Helper()
-	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2GatewayTest0001"})
-	if err != nil {
-		t.Fatalf("descopesim: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	mk := descope.Secret(sim.ManagementKey())
-	if ho.noMgmtKey {
-		mk = ""
-	}
-	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	forced := time.Millisecond
-	if ho.realistic {
-		forced = 0 // the default
-	}
-	keys, err := descope.NewKeys(dc, descope.KeysOptions{ForcedInterval: forced})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := keys.Refresh(context.Background()); err != nil {
-		t.Fatalf("keys: %v", err)
-	}
-	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessions, err := session.NewManager(session.Options{Verifier: verifier, Refresher: dc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	akOpts := accesskey.Options{Descope: dc, Verifier: verifier}
-	if ho.realistic {
-		akOpts.AllowExchange = accesskey.DefaultExchangeLimits(nil)
-	}
-	ak, err := accesskey.New(akOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := assertion.NewSigner([]byte(testSecret), time.Minute, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := newUpstream(t)
+	h := &harness{up: newUpstream(), ho: ho}
+	var tracking http.Handler = h.up
 	if ho.upstream != nil {
-		deny := httptest.NewServer(ho.upstream)
-		t.Cleanup(deny.Close)
-		up.srv = deny
+		tracking = ho.upstream
 	}
-	upURL, _ := url.Parse(up.srv.URL)
-	opts := Options{
-		ProjectID:       sim.ProjectID(),
-		FlowID:          "sign-up-or-in",
-		WebComponentURL: sim.URL() + "/sim/web-component.js",
-		DescopeBaseURL:  sim.URL(),
-		StaticPrefix:    ho.prefix,
-		AdminRoles:      []string{"admin", "mlflow-admin"},
-		AdminUsername:   "mlflow-descope-auth-admin",
-		Upstream:        upURL,
-		Verifier:        verifier,
-		Descope:         dc,
-		Sessions:        sessions,
-		Keys:            ak,
-		Provisioner:     ho.prov,
-		Signer:          signer,
-		Observer:        ho.observer,
-		Limits:          ho.limits,
-		KeysReady:       keys.Ready,
-		Logger:          slog.New(slog.DiscardHandler),
-	}
-	gw := httptest.NewUnstartedServer(nil)
-	opts.LocalOrigins = []string{"http://" + gw.Listener.Addr().String()}
-	h, err := New(opts)
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	gw.Config.Handler = h
-	gw.Start()
-	t.Cleanup(gw.Close)
-	return &harness{sim: sim, up: up, gw: gw, sessions: sessions, keys: ak, opts: opts}
+	h.ml = gatewaytest.NewMLflow(t, tracking, 0, false)
+	h.up.url = h.ml.URL
+	h.gw = h.start(t)
+	h.sim = h.gw.Sim
+	h.keys = h.gw.App.AccessKeys()
+	return h
 }
 
-// withOptions starts a second gateway on the same simulator and upstream,
-// with changed options, and returns its URL.
-func (h *harness) withOptions(t testing.TB, change func(*Options)) string {
+// start runs a gateway on the harness's simulator (a new one the first
+// time) and upstream, with the harness's options and env added.
+func (h *harness) start(t testing.TB, env ...string) *gatewaytest.Gateway {
 	t.Helper()
-	o := h.opts
-	change(&o)
-	srv := httptest.NewUnstartedServer(nil)
-	o.LocalOrigins = []string{"http://" + srv.Listener.Addr().String()}
-	handler, err := New(o)
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
+	ho := h.ho
+	if ho.prefix != "" {
+		env = append(env, "MLFLOW_DESCOPE_STATIC_PREFIX="+ho.prefix)
 	}
-	srv.Config.Handler = handler
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return gatewaytest.New(t, gatewaytest.Options{
+		Env:             append(append([]string(nil), ho.env...), env...),
+		Sim:             h.sim,
+		MLflow:          h.ml,
+		Limits:          ho.limits,
+		Realistic:       ho.realistic,
+		NoManagementKey: ho.noMgmtKey,
+	})
+}
+
+// withEnv starts a second gateway on the same simulator and upstream, with
+// more configuration lines.
+func (h *harness) withEnv(t testing.TB, env ...string) *gatewaytest.Gateway {
+	t.Helper()
+	return h.start(t, env...)
 }
 
 // user creates a Descope user in the simulator.

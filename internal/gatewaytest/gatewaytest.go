@@ -1,8 +1,7 @@
-// Package gatewaytest builds a complete gateway for tests of the packages
-// that hang off it (audit wiring, metrics, admin pages): the Descope
-// simulator in-process, the real descope client, verifier, sessions and
-// access-key authenticator, and a fake MLflow that checks the identity
-// assertion. Everything it starts is stopped by tb.Cleanup.
+// Package gatewaytest runs the real gateway (app.New, production's rules)
+// for tests: over the Descope simulator in-process and a fake MLflow in
+// external mode, with its data (audit log, block list) in a temporary
+// directory. Everything it starts is stopped by tb.Cleanup.
 package gatewaytest
 
 import (
@@ -10,23 +9,32 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"net/netip"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/admin"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/app"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow/mlflowtest"
 )
 
 // Secret is the assertion secret shared with the fake MLflow.
 const Secret = "0123456789abcdef0123456789abcdef-gatewaytest"
+
+// AdminUsername is MLflow's bootstrap admin, as the gateway's admin API
+// client names itself.
+const AdminUsername = "mlflow-descope-auth-admin"
 
 // DeniedExperiment is an experiment ID the fake MLflow refuses with 403, as
 // MLflow's RBAC would.
@@ -34,147 +42,206 @@ const DeniedExperiment = "999"
 
 // Options configures the test gateway. The zero value works.
 type Options struct {
-	Observer    gateway.Observer
-	Admin       http.Handler
-	AdminFlowID string
-	// OnExchange is passed to the access-key authenticator.
-	OnExchange func(keyID string, err error)
-	// DescopeTransport wraps the descope client's transport.
-	DescopeTransport func(http.RoundTripper) http.RoundTripper
+	// Env are configuration lines (KEY=VALUE) over the test's defaults,
+	// e.g. "MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow".
+	Env []string
+	// Sim is the Descope simulator to use; nil: a new one.
+	Sim *descopesim.Server
+	// MLflow is the fake MLflow to use (another gateway's, to share it);
+	// nil: a new one answering with Tracking.
+	MLflow *MLflow
+	// Tracking answers the requests users send through the gateway; nil:
+	// 401 without a valid assertion, 403 for DeniedExperiment, else JSON
+	// naming the assertion's user and the path.
+	Tracking http.Handler
 	// InProcessUpstream serves the fake MLflow without a listener (fast,
 	// for load tests); otherwise it is an httptest.Server.
 	InProcessUpstream bool
 	// UpstreamDelay makes the fake MLflow slow.
 	UpstreamDelay time.Duration
-	Logger        *slog.Logger
+	// Events also receives every event record.
+	Events event.Sink
+	// AdminOptions may change the admin pages' options.
+	AdminOptions func(*admin.Options)
+	// Limits replace the abuse limits.
+	Limits gateway.Limits
+	// Realistic keeps production's limits on forced fetches of Descope's
+	// keys and on exchanges of unknown access keys (tests otherwise
+	// refetch and exchange freely).
+	Realistic bool
+	// NoManagementKey runs without DESCOPE_MANAGEMENT_KEY.
+	NoManagementKey bool
+	// NotReady returns without waiting for /ready to say 200.
+	NotReady bool
+	Logger   *slog.Logger
 }
 
 // Gateway is a running test gateway.
 type Gateway struct {
-	Sim      *descopesim.Server
-	Handler  http.Handler
-	Server   *httptest.Server // the handler on a loopback listener
-	URL      string
-	Verifier *descope.Verifier
-	Keys     *accesskey.Authenticator
-	// Upstream counts the requests that reached the fake MLflow.
-	Upstream atomic.Int64
+	App     *app.App
+	Sim     *descopesim.Server
+	Handler http.Handler
+	URL     string
+	MLflow  *MLflow
 }
 
-// New builds and starts a gateway.
+// New builds the gateway with app.New and runs it until the test ends.
 func New(tb testing.TB, o Options) *Gateway {
 	tb.Helper()
-	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2GatewayTest0001"})
-	if err != nil {
-		tb.Fatalf("descopesim: %v", err)
-	}
-	tb.Cleanup(func() { sim.Close() })
-	var hc *http.Client
-	if o.DescopeTransport != nil {
-		hc = &http.Client{
-			Transport:     o.DescopeTransport(http.DefaultTransport.(*http.Transport).Clone()),
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	sim := o.Sim
+	if sim == nil {
+		var err error
+		sim, err = descopesim.New(descopesim.Options{ProjectID: "P2GatewayTest0001"})
+		if err != nil {
+			tb.Fatalf("descopesim: %v", err)
 		}
+		tb.Cleanup(func() { sim.Close() })
 	}
-	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(),
-		ManagementKey: descope.Secret(sim.ManagementKey()), HTTPClient: hc})
+	up := o.MLflow
+	if up == nil {
+		up = NewMLflow(tb, o.Tracking, o.UpstreamDelay, o.InProcessUpstream)
+	}
+	env := []string{
+		"DESCOPE_PROJECT_ID=" + sim.ProjectID(),
+		"DESCOPE_BASE_URI=" + sim.URL(),
+		"DESCOPE_WEB_COMPONENT_URL=" + sim.URL() + "/sim/web-component.js",
+		"DESCOPE_SYNC_INTERVAL=0",
+		"MLFLOW_DESCOPE_MLFLOW_URL=" + up.URL,
+		"MLFLOW_DESCOPE_ASSERTION_SECRET=" + Secret,
+		"MLFLOW_DESCOPE_DATA_DIR=" + tb.TempDir(),
+		"MLFLOW_DESCOPE_METRICS_ADDR=",
+		"MLFLOW_DESCOPE_AUDIT_RETENTION=0",
+	}
+	if !o.NoManagementKey {
+		env = append(env, "DESCOPE_MANAGEMENT_KEY="+sim.ManagementKey())
+	}
+	cfg, err := config.Load(config.Sources{Environ: append(env, o.Env...), ReadFile: os.ReadFile})
+	if err != nil {
+		tb.Fatalf("config: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keys, err := descope.NewKeys(dc, descope.KeysOptions{ForcedInterval: time.Millisecond})
+	deps := app.Deps{Listener: ln, MLflowTransport: up.transport, Events: o.Events, AdminOptions: o.AdminOptions,
+		Limits: o.Limits, Logger: o.Logger, Version: "test"}
+	if !o.Realistic {
+		deps.KeysForcedInterval = time.Millisecond
+		deps.ExchangeLimit = func(netip.Addr) (bool, time.Duration) { return true, 0 }
+	}
+	a, err := app.New(context.Background(), cfg, deps)
 	if err != nil {
-		tb.Fatal(err)
+		ln.Close()
+		tb.Fatalf("app.New: %v", err)
 	}
-	if err := keys.Refresh(context.Background()); err != nil {
-		tb.Fatalf("keys: %v", err)
-	}
-	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sessions, err := session.NewManager(session.Options{Verifier: verifier, Refresher: dc})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ak, err := accesskey.New(accesskey.Options{Descope: dc, Verifier: verifier, OnExchange: o.OnExchange})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	signer, err := assertion.NewSigner([]byte(Secret), time.Minute, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	g := &Gateway{Sim: sim, Verifier: verifier, Keys: ak}
-	up := g.fakeMLflow(o.UpstreamDelay)
-	var upURL *url.URL
-	var transport http.RoundTripper
-	if o.InProcessUpstream {
-		upURL, _ = url.Parse("http://mlflow.test")
-		transport = handlerTransport{up}
-	} else {
-		srv := httptest.NewServer(up)
-		tb.Cleanup(srv.Close)
-		upURL, _ = url.Parse(srv.URL)
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	h, err := gateway.New(gateway.Options{
-		LocalOrigins:      []string{"http://" + srv.Listener.Addr().String()},
-		ProjectID:         sim.ProjectID(),
-		FlowID:            "sign-up-or-in",
-		AdminFlowID:       o.AdminFlowID,
-		WebComponentURL:   sim.URL() + "/sim/web-component.js",
-		DescopeBaseURL:    sim.URL(),
-		AdminRoles:        []string{"admin", "mlflow-admin"},
-		AdminUsername:     "mlflow-descope-auth-admin",
-		Upstream:          upURL,
-		UpstreamTransport: transport,
-		Verifier:          verifier,
-		Descope:           dc,
-		Sessions:          sessions,
-		Keys:              ak,
-		Signer:            signer,
-		Observer:          o.Observer,
-		Admin:             o.Admin,
-		KeysReady:         keys.Ready,
-		Logger:            o.Logger,
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("gateway run: %v", err)
+		}
+		a.Close()
 	})
-	if err != nil {
-		tb.Fatalf("gateway.New: %v", err)
+	g := &Gateway{App: a, Sim: sim, Handler: a.Handler(), URL: "http://" + ln.Addr().String(), MLflow: up}
+	if !o.NotReady {
+		g.waitReady(tb, done)
 	}
-	g.Handler = h
-	srv.Config.Handler = h
-	srv.Start()
-	g.Server = srv
-	tb.Cleanup(g.Server.Close)
-	g.URL = g.Server.URL
 	return g
 }
 
-// fakeMLflow answers like MLflow would for a valid assertion: 401 without
-// one, 403 for DeniedExperiment, 200 with JSON otherwise.
-func (g *Gateway) fakeMLflow(delay time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		g.Upstream.Add(1)
-		if delay > 0 {
-			time.Sleep(delay)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		c, err := assertion.Verify([]byte(Secret), r.Header.Get(assertion.Header), time.Now())
-		switch {
-		case err != nil:
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"error_code":"UNAUTHENTICATED","message":"no assertion"}`)
-		case r.URL.Query().Get("experiment_id") == DeniedExperiment:
-			w.WriteHeader(http.StatusForbidden)
-			_, _ = io.WriteString(w, `{"error_code":"PERMISSION_DENIED","message":"no"}`)
+// waitReady waits until /ready says 200 (keys loaded, MLflow answering,
+// the role mapping applied).
+func (g *Gateway) waitReady(tb testing.TB, done <-chan error) {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			tb.Fatalf("gateway stopped: %v", err)
 		default:
-			_ = json.NewEncoder(w).Encode(map[string]string{"user": c.Subject, "path": r.URL.Path})
 		}
-	})
+		resp, err := http.Get(g.URL + "/ready")
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+	}
+	tb.Fatal("gateway not ready after 30s")
+}
+
+// MLflow is a fake MLflow server: its admin API (the gateway's own calls,
+// with an assertion naming AdminUsername) in memory, and everything else
+// answered by a Tracking handler.
+type MLflow struct {
+	URL string
+	// Admin is the admin API's state.
+	Admin *mlflowtest.Admin
+	// Reached counts the requests that reached Tracking.
+	Reached   atomic.Int64
+	tracking  http.Handler
+	delay     time.Duration
+	transport http.RoundTripper // nil: over the network
+}
+
+// NewMLflow starts a fake MLflow (see Options.Tracking).
+func NewMLflow(tb testing.TB, tracking http.Handler, delay time.Duration, inProcess bool) *MLflow {
+	tb.Helper()
+	m := &MLflow{Admin: mlflowtest.New(), tracking: tracking, delay: delay}
+	if m.tracking == nil {
+		m.tracking = http.HandlerFunc(trackingAPI)
+	}
+	if inProcess {
+		m.URL = "http://mlflow.test"
+		m.transport = handlerTransport{m}
+		return m
+	}
+	srv := httptest.NewServer(m)
+	tb.Cleanup(srv.Close)
+	m.URL = srv.URL
+	return m
+}
+
+// ServeHTTP implements http.Handler.
+func (m *MLflow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/health") { // under any static prefix
+		_, _ = io.WriteString(w, "OK")
+		return
+	}
+	if c, err := assertion.Verify([]byte(Secret), r.Header.Get(assertion.Header), time.Now()); err == nil && c.Subject == AdminUsername {
+		if i := strings.Index(r.URL.Path, "/api/"); i > 0 { // a static prefix
+			r = r.Clone(r.Context())
+			r.URL.Path = r.URL.Path[i:]
+		}
+		m.Admin.ServeHTTP(w, r)
+		return
+	}
+	m.Reached.Add(1)
+	if m.delay > 0 {
+		time.Sleep(m.delay)
+	}
+	m.tracking.ServeHTTP(w, r)
+}
+
+// trackingAPI answers like MLflow would for a valid assertion: 401 without
+// one, 403 for DeniedExperiment, 200 with JSON otherwise.
+func trackingAPI(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	c, err := assertion.Verify([]byte(Secret), r.Header.Get(assertion.Header), time.Now())
+	switch {
+	case err != nil:
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error_code":"UNAUTHENTICATED","message":"no assertion"}`)
+	case r.URL.Query().Get("experiment_id") == DeniedExperiment:
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `{"error_code":"PERMISSION_DENIED","message":"no"}`)
+	default:
+		_ = json.NewEncoder(w).Encode(map[string]string{"user": c.Subject, "path": r.URL.Path})
+	}
 }
 
 // handlerTransport answers upstream requests from a handler in-process.

@@ -14,8 +14,8 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gatewaytest"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/observe"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 )
 
@@ -57,7 +57,7 @@ func TestEveryEventTypeIsStored(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			p := newPipeline(t, b.open(t), audit.WriterOptions{})
-			g := gatewaytest.New(t, gatewaytest.Options{Observer: p.audit, OnExchange: p.audit.AccessKeyExchange})
+			g := gatewaytest.New(t, gatewaytest.Options{Events: p.audit})
 			g.User(t, "U2alice")
 			sess, ref := g.Mint(t, "U2alice", descopesim.MintOptions{})
 			api := g.URL + "/api/2.0/mlflow/experiments/get?experiment_id="
@@ -96,17 +96,15 @@ func TestEveryEventTypeIsStored(t *testing.T) {
 			if s := send(t, c, "POST", g.URL+"/auth/logout", map[string]string{"Origin": g.URL}, ""); s != 200 {
 				t.Fatalf("logout: %d", s)
 			}
-			p.audit.ProvisionChange(provision.Event{Action: "assign_role", Username: "U2alice", Role: "readers", Workspace: "team-a", Detail: "rule 1"})
-			p.audit.SyncRun(observe.SyncRun{Started: time.Now().Add(-time.Second), Finished: time.Now(), Counts: map[string]int{"reconciled": 2}})
-			p.audit.SyncRun(observe.SyncRun{Err: errors.New("usersync: list roles: boom")})
-			p.audit.AccessKeyExchange("", descope.ErrUnavailable)
-			p.audit.Started(map[string]string{"config_hash": "sha256:00"})
+			event.Send(p.audit,
+				provision.Event{Action: "assign_role", Username: "U2alice", Role: "readers", Workspace: "team-a", Detail: "rule 1"},
+				event.SyncRun{Started: time.Now().Add(-time.Second), Finished: time.Now(), Counts: map[string]int{"reconciled": 2}},
+				event.SyncRun{Err: errors.New("usersync: list roles: boom")},
+				event.KeyExchange{Err: descope.ErrUnavailable},
+				event.Started{Details: map[string]string{"config_hash": "sha256:00"}})
 
 			if st := p.flush(t); st.Dropped != 0 || st.Invalid != 0 || st.Failed != 0 {
 				t.Fatalf("writer stats %+v", st)
-			}
-			if p.audit.Held() != 0 {
-				t.Errorf("%d requests still hold events", p.audit.Held())
 			}
 			events := all(t, p.store, audit.Filter{})
 			find := func(what string, ok func(e audit.Event) bool) audit.Event {

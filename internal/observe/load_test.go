@@ -26,7 +26,7 @@ func TestLoadEveryRequestIsAudited(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			p := newPipeline(t, b.open(t), audit.WriterOptions{})
-			g := gatewaytest.New(t, gatewaytest.Options{Observer: p.audit, InProcessUpstream: true})
+			g := gatewaytest.New(t, gatewaytest.Options{Events: p.audit, InProcessUpstream: true})
 			g.User(t, "U2load")
 			sess, _ := g.Mint(t, "U2load", descopesim.MintOptions{SessionTTL: time.Hour})
 

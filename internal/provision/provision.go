@@ -104,8 +104,8 @@ type Options struct {
 	MaxEntries int
 	// Events, if set, receives every change (audit, metrics).
 	Events event.Sink
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Provisioner creates and updates MLflow users, roles and workspaces.

@@ -57,7 +57,7 @@ func TestSyncRoles(t *testing.T) {
 	t.Parallel()
 	f, c := newFakeMLflow(t)
 	ctx := context.Background()
-	hand := f.addRole("hand-made", "default", "made in the UI", mlflow.Grant{ResourceType: "experiment", ResourcePattern: "*", Permission: "MANAGE"})
+	hand := f.AddRole("hand-made", "default", "made in the UI", mlflow.Grant{ResourceType: "experiment", ResourcePattern: "*", Permission: "MANAGE"})
 	p := fakeProvisioner(t, c, matrixMapping, false, nil)
 	evs, err := p.SyncRoles(ctx)
 	if err != nil {
@@ -66,7 +66,7 @@ func TestSyncRoles(t *testing.T) {
 	if len(evs) == 0 {
 		t.Fatal("first SyncRoles reported no change")
 	}
-	ed := f.role("default", "editors")
+	ed := f.Role("default", "editors")
 	if ed == nil {
 		t.Fatal("editors not created")
 	}
@@ -86,17 +86,17 @@ func TestSyncRoles(t *testing.T) {
 	if _, err := p2.SyncRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f.role("default", "viewers") != nil {
+	if f.Role("default", "viewers") != nil {
 		t.Error("viewers still exists after leaving the file")
 	}
-	if diff := cmp.Diff([]string{"experiment * MANAGE"}, grantsOf(f.role("default", "editors"))); diff != "" {
+	if diff := cmp.Diff([]string{"experiment * MANAGE"}, grantsOf(f.Role("default", "editors"))); diff != "" {
 		t.Errorf("editors grants after change (-want +got):\n%s", diff)
 	}
-	if got := f.role("default", "hand-made"); got == nil || got.ID != hand.ID || len(got.Permissions) != 1 {
+	if got := f.Role("default", "hand-made"); got == nil || got.ID != hand.ID || len(got.Permissions) != 1 {
 		t.Errorf("hand-made role was touched: %+v", got)
 	}
 	// A hand-made role with a mapped name is left alone and reported.
-	f.addRole("auditors", "default", "mine")
+	f.AddRole("auditors", "default", "mine")
 	p3 := fakeProvisioner(t, c, `{"roles": [{"descope_role": "audit", "mlflow_role": "auditors"}]}`, false, nil)
 	if _, err := p3.SyncRoles(ctx); !errors.Is(err, provision.ErrUnmanagedConflict) {
 		t.Errorf("SyncRoles over a hand-made role: err %v; want ErrUnmanagedConflict", err)
@@ -112,7 +112,7 @@ func TestEnsureReconcilesRoles(t *testing.T) {
 	if _, err := p.SyncRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hand := f.addRole("hand-made", "default", "made in the UI")
+	hand := f.AddRole("hand-made", "default", "made in the UI")
 	tests := []struct {
 		name      string
 		s         provision.Subject
@@ -139,7 +139,7 @@ func TestEnsureReconcilesRoles(t *testing.T) {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		want := sorted(append(slices.Clone(tt.wantRoles), "default/hand-made"))
-		if diff := cmp.Diff(want, f.roleNames("U1")); diff != "" {
+		if diff := cmp.Diff(want, f.RoleNames("U1")); diff != "" {
 			t.Errorf("%s: roles (-want +got):\n%s", tt.name, diff)
 		}
 		u, _ := c.User(ctx, "U1")
@@ -148,12 +148,12 @@ func TestEnsureReconcilesRoles(t *testing.T) {
 		}
 	}
 	// Unchanged identity: served from the cache, no MLflow call.
-	before := f.totalCalls()
+	before := f.TotalCalls()
 	if err := p.Ensure(ctx, provision.Subject{Username: "U1"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.totalCalls() != before {
-		t.Errorf("cached Ensure made %d calls", f.totalCalls()-before)
+	if f.TotalCalls() != before {
+		t.Errorf("cached Ensure made %d calls", f.TotalCalls()-before)
 	}
 	var actions []string
 	for _, e := range events {
@@ -171,35 +171,35 @@ func TestEnsureWorkspaces(t *testing.T) {
 	f, c := newFakeMLflow(t)
 	ctx := context.Background()
 	p := fakeProvisioner(t, c, matrixMapping, true, nil)
-	f.hideWS = true // another replica creates the workspace between our GET and POST
-	f.workspaces[rolemap.DeriveWorkspaceName("T2B")] = true
+	f.HideWS = true // another replica creates the workspace between our GET and POST
+	f.Workspaces[rolemap.DeriveWorkspaceName("T2B")] = true
 	s := provision.Subject{Username: "U1", TenantRoles: map[string][]string{"T2A": {"member"}, "T2B": {"tenant-admin"}, "T2C": {"guest"}}}
 	if err := p.Ensure(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	a, b := rolemap.DeriveWorkspaceName("T2A"), rolemap.DeriveWorkspaceName("T2B")
-	if diff := cmp.Diff(sorted([]string{a + "/tenant-member", b + "/tenant-tenant-admin"}), f.roleNames("U1")); diff != "" {
+	if diff := cmp.Diff(sorted([]string{a + "/tenant-member", b + "/tenant-tenant-admin"}), f.RoleNames("U1")); diff != "" {
 		t.Errorf("roles (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"experiment * EDIT", "registered_model * EDIT", "workspace * USE"}, grantsOf(f.role(a, "tenant-member"))); diff != "" {
+	if diff := cmp.Diff([]string{"experiment * EDIT", "registered_model * EDIT", "workspace * USE"}, grantsOf(f.Role(a, "tenant-member"))); diff != "" {
 		t.Errorf("tenant-member grants (-want +got):\n%s", diff)
 	}
-	if !f.workspaces[a] || f.workspaces[rolemap.DeriveWorkspaceName("T2C")] {
-		t.Errorf("workspaces = %v; want %s and no workspace for a tenant without a rule", f.workspaces, a)
+	if !f.Workspaces[a] || f.Workspaces[rolemap.DeriveWorkspaceName("T2C")] {
+		t.Errorf("workspaces = %v; want %s and no workspace for a tenant without a rule", f.Workspaces, a)
 	}
 	// Leaving tenant B in Descope takes the workspace role away.
 	s.TenantRoles = map[string][]string{"T2A": {"member"}}
 	if err := p.Ensure(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{a + "/tenant-member"}, f.roleNames("U1")); diff != "" {
+	if diff := cmp.Diff([]string{a + "/tenant-member"}, f.RoleNames("U1")); diff != "" {
 		t.Errorf("roles after leaving B (-want +got):\n%s", diff)
 	}
 	// SyncRoles keeps tenant roles found in tenant workspaces.
 	if _, err := p.SyncRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f.role(a, "tenant-member") == nil {
+	if f.Role(a, "tenant-member") == nil {
 		t.Error("SyncRoles deleted a tenant role")
 	}
 }
@@ -222,10 +222,10 @@ func TestEnsureConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f.userCreates != 1 {
-		t.Errorf("user created %d times; want 1", f.userCreates)
+	if f.UserCreates != 1 {
+		t.Errorf("user created %d times; want 1", f.UserCreates)
 	}
-	if diff := cmp.Diff([]string{"default/editors"}, f.roleNames("U1")); diff != "" {
+	if diff := cmp.Diff([]string{"default/editors"}, f.RoleNames("U1")); diff != "" {
 		t.Errorf("roles (-want +got):\n%s", diff)
 	}
 }
@@ -259,14 +259,14 @@ func TestRemovalsDoNotWaitForGrants(t *testing.T) {
 	if err := p.Ensure(ctx, provision.Subject{Username: "U1", ProjectRoles: []string{"ml-editor"}}); err != nil {
 		t.Fatal(err)
 	}
-	viewers := f.role("default", "viewers")
-	f.mu.Lock()
-	delete(f.roles, viewers.ID)
-	f.mu.Unlock()
+	viewers := f.Role("default", "viewers")
+	f.Mu.Lock()
+	delete(f.Roles, viewers.ID)
+	f.Mu.Unlock()
 	if err := p.Ensure(ctx, provision.Subject{Username: "U1", ProjectRoles: []string{"ml-viewer"}}); err == nil {
 		t.Error("assigning a deleted role reported success")
 	}
-	if got := f.roleNames("U1"); len(got) != 0 {
+	if got := f.RoleNames("U1"); len(got) != 0 {
 		t.Errorf("roles after the failed grant: %v; editors should be gone", got)
 	}
 }
