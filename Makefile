@@ -45,6 +45,7 @@ test-python: venv
 lint:
 	test -z "$$(gofmt -l cmd internal)" || (gofmt -l cmd internal; exit 1)
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	bin/tools/staticcheck ./...
 

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,20 +46,39 @@ func TestSecurityAuthentication(t *testing.T) {
 		return map[string]any{"experiment_id": d.expID, "new_name": "pwned-" + tag}
 	}
 
-	t.Run("tokens", func(t *testing.T) { e.tokenCases(t, rename, renameBody) })
-	t.Run("access_keys", func(t *testing.T) { e.accessKeyCases(t, rename, renameBody) })
-	t.Run("identity_headers", func(t *testing.T) { e.identityHeaderCases(t, d, rename, renameBody) })
-	t.Run("mlflow_private_port", func(t *testing.T) { e.directMLflowCases(t, d) })
-	t.Run("redirects", func(t *testing.T) { e.redirectCases(t) })
-	t.Run("cross_site", func(t *testing.T) { e.crossSiteCases(t, d) })
-	t.Run("gateway_paths", func(t *testing.T) { e.gatewayPathCases(t) })
-	t.Run("signed_out_replay", func(t *testing.T) { e.signedOutCases(t, rename, renameBody) })
-	t.Run("disabled_account", func(t *testing.T) { e.disabledAccountCases(t, rename, renameBody) })
-	// Last: rotation invalidates every session minted so far.
-	t.Run("key_rotation", func(t *testing.T) { e.rotationCases(t, rename, renameBody) })
+	// Each family starts from freshly minted sessions of the suite's users,
+	// so none depends on what an earlier one did (key_rotation invalidates
+	// every session minted before it, signed_out_replay signs one out): the
+	// families may run in any order, or alone with -run.
+	family := func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			e.remint()
+			f(t)
+		})
+	}
+	family("tokens", func(t *testing.T) { e.tokenCases(t, rename, renameBody) })
+	family("access_keys", func(t *testing.T) { e.accessKeyCases(t, rename, renameBody) })
+	family("identity_headers", func(t *testing.T) { e.identityHeaderCases(t, d, rename, renameBody) })
+	family("mlflow_private_port", func(t *testing.T) { e.directMLflowCases(t, d) })
+	family("redirects", func(t *testing.T) { e.redirectCases(t) })
+	family("cross_site", func(t *testing.T) { e.crossSiteCases(t, d) })
+	family("gateway_paths", func(t *testing.T) { e.gatewayPathCases(t) })
+	family("signed_out_replay", func(t *testing.T) { e.signedOutCases(t, rename, renameBody) })
+	family("disabled_account", func(t *testing.T) { e.disabledAccountCases(t, rename, renameBody) })
+	family("key_rotation", func(t *testing.T) { e.rotationCases(t, rename, renameBody) })
 
+	e.remint()
 	e.untouched(d, before)
-	t.Run("secrets_not_logged", func(t *testing.T) { e.secretsNotLogged(t) })
+	family("secrets_not_logged", func(t *testing.T) { e.secretsNotLogged(t) })
+}
+
+// remint gives the suite's users new sessions under Descope's current keys,
+// and remembers every token handed out so the log check covers them all.
+func (e *secEnv) remint() {
+	for _, u := range []*secUser{&e.alice, &e.bob, &e.root} {
+		u.session, u.refresh = e.mint(u.id, descopesim.MintOptions{SessionTTL: time.Hour})
+		e.issued = append(e.issued, u.session, u.refresh)
+	}
 }
 
 // --- token crafting ---------------------------------------------------------
@@ -892,10 +912,6 @@ func (e *secEnv) rotationCases(t *testing.T, target string, body func(string) ma
 			refused(t, r, true, 401)
 		})
 	}
-	// Re-mint the suite's own sessions with the new keys for the final read-back.
-	for _, u := range []*secUser{&e.alice, &e.bob, &e.root} {
-		u.session, u.refresh = e.mint(u.id, descopesim.MintOptions{SessionTTL: time.Hour})
-	}
 }
 
 // --- logs ------------------------------------------------------------------------
@@ -910,6 +926,9 @@ func (e *secEnv) secretsNotLogged(t *testing.T) {
 		"bob session": e.bob.session, "root refresh": e.root.refresh,
 		"assertion secret": secAssertionSecret, "bootstrap admin password": pass,
 		"management key": e.st.sim.ManagementKey(),
+	}
+	for i, tok := range e.issued {
+		secrets["suite token "+strconv.Itoa(i)] = tok
 	}
 	for name, s := range secrets {
 		// Any 24-character slice of a JWT signature part would do; check the

@@ -49,6 +49,8 @@ type secEnv struct {
 	alice   secUser
 	bob     secUser
 	root    secUser
+	// issued are the suite users' tokens remint handed out.
+	issued []string
 }
 
 // newSecEnv starts a stack and signs up alice (owner), bob (READ-only) and

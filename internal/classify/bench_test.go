@@ -17,7 +17,7 @@ func BenchmarkClassifyLogBatch(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := c.Classify("POST", "/api/2.0/mlflow/runs/log-batch", "", h, body); err != nil {
+		if _, err := c.classify("POST", "/api/2.0/mlflow/runs/log-batch", "", h, body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func BenchmarkClassifyLargeObject(b *testing.B) {
 	body = append(body, "}}"...)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Classify("POST", "/api/2.0/mlflow/runs/search", "", h, body); err != nil {
+		if _, err := c.classify("POST", "/api/2.0/mlflow/runs/search", "", h, body); err != nil {
 			b.Fatal(err)
 		}
 	}

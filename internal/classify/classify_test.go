@@ -31,7 +31,7 @@ func runClassify(tb testing.TB, c *Classifier, method, path, query, contentType,
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}
-	return c.Classify(method, path, query, h, []byte(body))
+	return c.classify(method, path, query, h, []byte(body))
 }
 
 func TestClassifyAccepts(t *testing.T) {

@@ -29,7 +29,7 @@ func FuzzClassify(f *testing.F) {
 		if contentType != "" {
 			h.Set("Content-Type", contentType)
 		}
-		req, err := c.Classify(method, rawPath, query, h, []byte(body))
+		req, err := c.classify(method, rawPath, query, h, []byte(body))
 		if err != nil {
 			rej, ok := AsRejection(err)
 			if !ok || rej.Status < 400 || rej.Status > 499 || rej.Reason == "" || rej.Code == "" {

@@ -138,7 +138,7 @@ func TestClassifyRefuses(t *testing.T) {
 			if h == nil {
 				h = http.Header{}
 			}
-			_, err := c.Classify(tt.method, tt.path, tt.query, h, []byte(tt.body))
+			_, err := c.classify(tt.method, tt.path, tt.query, h, []byte(tt.body))
 			rej, ok := AsRejection(err)
 			if !ok {
 				t.Fatalf("got %v; want rejection %s", err, tt.wantReason)

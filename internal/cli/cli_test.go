@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,5 +69,26 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		if !strings.Contains(stderr.String(), w) {
 			t.Errorf("stderr lacks %s:\n%s", w, stderr.String())
 		}
+	}
+}
+
+// TestEveryCommandAnswersHelp: --help (and -h) print the command's usage on
+// stdout and succeed, before any configuration is read.
+func TestEveryCommandAnswersHelp(t *testing.T) {
+	t.Parallel()
+	for name := range commands {
+		for _, flag := range []string{"--help", "-h"} {
+			var stdout, stderr bytes.Buffer
+			if err := Run(context.Background(), []string{name, flag}, nil, &stdout, &stderr); err != nil {
+				t.Errorf("%s %s: %v\n%s", name, flag, err, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "usage: mlflow-descope-auth "+name) {
+				t.Errorf("%s %s printed %q", name, flag, stdout.String())
+			}
+		}
+	}
+	var stdout bytes.Buffer
+	if err := Run(context.Background(), []string{"--help"}, nil, &stdout, io.Discard); err != nil || !strings.Contains(stdout.String(), "commands:") {
+		t.Errorf("--help: %v %q", err, stdout.String())
 	}
 }

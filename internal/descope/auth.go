@@ -34,7 +34,7 @@ type UserTenant struct {
 	RoleNames  []string `json:"roleNames"`
 }
 
-// RefreshResult is what Refresh and SelectTenant return. Its tokens are not
+// RefreshResult is what Refresh returns. Its tokens are not
 // verified here: pass SessionJWT to Verifier.Verify before trusting it.
 type RefreshResult struct {
 	SessionJWT string
@@ -43,12 +43,6 @@ type RefreshResult struct {
 	RefreshJWT        string
 	Rotated           bool
 	SessionExpiration time.Time
-	CookieExpiration  time.Time
-	CookieMaxAge      time.Duration
-	CookieDomain      string
-	CookiePath        string
-	User              *User
-	FirstSeen         bool
 }
 
 // LogValue keeps the tokens out of logs.
@@ -63,17 +57,12 @@ func (r RefreshResult) String() string {
 	return fmt.Sprintf("descope.RefreshResult{rotated:%t session_expiration:%s}", r.Rotated, r.SessionExpiration.Format(time.RFC3339))
 }
 
-// jwtResponse is the body of refresh and tenant/select.
+// jwtResponse is the part of refresh's answer the gateway uses (it also
+// carries cookie settings and the user, which it does not).
 type jwtResponse struct {
 	SessionJWT        string `json:"sessionJwt"`
 	RefreshJWT        string `json:"refreshJwt"`
-	CookieDomain      string `json:"cookieDomain"`
-	CookiePath        string `json:"cookiePath"`
-	CookieMaxAge      int64  `json:"cookieMaxAge"`
-	CookieExpiration  int64  `json:"cookieExpiration"`
 	SessionExpiration int64  `json:"sessionExpiration"`
-	User              *User  `json:"user"`
-	FirstSeen         bool   `json:"firstSeen"`
 }
 
 // refreshCookie is the cookie Descope uses for the refresh token when the
@@ -85,16 +74,6 @@ const refreshCookie = "DSR"
 // session is over) or ErrUnavailable (keep the tokens and try later).
 func (c *Client) Refresh(ctx context.Context, refreshJWT string) (*RefreshResult, error) {
 	return c.sessionCall(ctx, "refresh", "/v1/auth/refresh", refreshJWT, nil)
-}
-
-// SelectTenant asks for a session token whose dct is tenantID
-// (POST /v1/auth/tenant/select). Errors as for Refresh.
-func (c *Client) SelectTenant(ctx context.Context, refreshJWT, tenantID string) (*RefreshResult, error) {
-	if tenantID == "" {
-		return nil, errors.New("descope: select tenant: empty tenant id")
-	}
-	return c.sessionCall(ctx, "select_tenant", "/v1/auth/tenant/select", refreshJWT,
-		map[string]string{"tenant": tenantID})
 }
 
 func (c *Client) sessionCall(ctx context.Context, op, path, refreshJWT string, body any) (*RefreshResult, error) {
@@ -123,12 +102,6 @@ func (c *Client) sessionCall(ctx context.Context, op, path, refreshJWT string, b
 		SessionJWT:        out.SessionJWT,
 		RefreshJWT:        refreshJWT,
 		SessionExpiration: unixTime(out.SessionExpiration),
-		CookieExpiration:  unixTime(out.CookieExpiration),
-		CookieMaxAge:      time.Duration(max(out.CookieMaxAge, 0)) * time.Second,
-		CookieDomain:      out.CookieDomain,
-		CookiePath:        out.CookiePath,
-		User:              out.User,
-		FirstSeen:         out.FirstSeen,
 	}
 	rotated := out.RefreshJWT
 	if rotated == "" {
@@ -144,12 +117,6 @@ func (c *Client) sessionCall(ctx context.Context, op, path, refreshJWT string, b
 // Logout revokes the refresh token (POST /v1/auth/logout).
 func (c *Client) Logout(ctx context.Context, refreshJWT string) error {
 	return c.logout(ctx, "logout", "/v1/auth/logout", refreshJWT)
-}
-
-// LogoutAll revokes every refresh token of the token's user
-// (POST /v1/auth/logoutall).
-func (c *Client) LogoutAll(ctx context.Context, refreshJWT string) error {
-	return c.logout(ctx, "logout_all", "/v1/auth/logoutall", refreshJWT)
 }
 
 func (c *Client) logout(ctx context.Context, op, path, refreshJWT string) error {

@@ -123,15 +123,14 @@ func TestClientEndpoints(t *testing.T) {
 				"cookieExpiration":1780000000,"cookiePath":"/","cookieDomain":"example.com","user":` + userJSON + `,"firstSeen":false}`},
 			call: func(ctx context.Context, c *Client) (any, error) { return c.Refresh(ctx, testRefresh) },
 			want: &RefreshResult{SessionJWT: "s2", RefreshJWT: "r2", Rotated: true,
-				SessionExpiration: time.Unix(1777640400, 0).UTC(), CookieExpiration: time.Unix(1780000000, 0).UTC(),
-				CookieMaxAge: 4 * 7 * 24 * time.Hour, CookiePath: "/", CookieDomain: "example.com", User: wantUser},
+				SessionExpiration: time.Unix(1777640400, 0).UTC()},
 			req: request{Method: "POST", Path: "/v1/auth/refresh", Auth: authRefresh, ContentType: "application/json", Body: empty},
 		},
 		{
 			name:  "refresh not rotated",
 			reply: reply{body: `{"sessionJwt":"s2","firstSeen":true}`},
 			call:  func(ctx context.Context, c *Client) (any, error) { return c.Refresh(ctx, testRefresh) },
-			want:  &RefreshResult{SessionJWT: "s2", RefreshJWT: testRefresh, FirstSeen: true},
+			want:  &RefreshResult{SessionJWT: "s2", RefreshJWT: testRefresh},
 			req:   request{Method: "POST", Path: "/v1/auth/refresh", Auth: authRefresh, ContentType: "application/json", Body: empty},
 		},
 		{
@@ -142,24 +141,10 @@ func TestClientEndpoints(t *testing.T) {
 			req:   request{Method: "POST", Path: "/v1/auth/refresh", Auth: authRefresh, ContentType: "application/json", Body: empty},
 		},
 		{
-			name:  "select tenant",
-			reply: reply{body: `{"sessionJwt":"s3"}`},
-			call:  func(ctx context.Context, c *Client) (any, error) { return c.SelectTenant(ctx, testRefresh, "T1") },
-			want:  &RefreshResult{SessionJWT: "s3", RefreshJWT: testRefresh},
-			req: request{Method: "POST", Path: "/v1/auth/tenant/select", Auth: authRefresh, ContentType: "application/json",
-				Body: map[string]any{"tenant": "T1"}},
-		},
-		{
 			name:  "logout",
 			reply: reply{body: `{"sessionJwt":"","refreshJwt":""}`},
 			call:  func(ctx context.Context, c *Client) (any, error) { return nil, c.Logout(ctx, testRefresh) },
 			req:   request{Method: "POST", Path: "/v1/auth/logout", Auth: authRefresh, ContentType: "application/json", Body: empty},
-		},
-		{
-			name:  "logout all",
-			reply: reply{body: `{}`},
-			call:  func(ctx context.Context, c *Client) (any, error) { return nil, c.LogoutAll(ctx, testRefresh) },
-			req:   request{Method: "POST", Path: "/v1/auth/logoutall", Auth: authRefresh, ContentType: "application/json", Body: empty},
 		},
 		{
 			name:  "me",
@@ -229,13 +214,6 @@ func TestClientEndpoints(t *testing.T) {
 			call:  func(ctx context.Context, c *Client) (any, error) { return c.Roles(ctx) },
 			want:  []Role{{Name: "admin", Description: "all", PermissionNames: []string{"p"}}, {Name: "t", TenantID: "T1"}},
 			req:   request{Method: "GET", Path: "/v1/mgmt/role/all", Auth: authMgmt},
-		},
-		{
-			name:  "tenants",
-			reply: reply{body: `{"tenants":[{"id":"T1","name":"Acme","selfProvisioningDomains":["acme.com"]}]}`},
-			call:  func(ctx context.Context, c *Client) (any, error) { return c.Tenants(ctx) },
-			want:  []Tenant{{ID: "T1", Name: "Acme", SelfProvisioningDomains: []string{"acme.com"}}},
-			req:   request{Method: "GET", Path: "/v1/mgmt/tenant/all", Auth: authMgmt},
 		},
 	}
 	for _, tt := range tests {
@@ -358,14 +336,13 @@ func TestClientArguments(t *testing.T) {
 	}
 	c := newTestClient(t, srv.URL, nil)
 	for name, err := range map[string]error{
-		"refresh":       func() error { _, err := c.Refresh(ctx, ""); return err }(),
-		"logout":        c.Logout(ctx, ""),
-		"me":            func() error { _, err := c.Me(ctx, ""); return err }(),
-		"select tenant": func() error { _, err := c.SelectTenant(ctx, testRefresh, ""); return err }(),
-		"exchange":      func() error { _, err := c.ExchangeAccessKey(ctx, "", nil); return err }(),
-		"access key":    func() error { _, err := c.AccessKey(ctx, ""); return err }(),
-		"user":          func() error { _, err := c.UserByID(ctx, ""); return err }(),
-		"search":        func() error { _, err := c.SearchUsers(ctx, UserSearch{Page: -1}); return err }(),
+		"refresh":    func() error { _, err := c.Refresh(ctx, ""); return err }(),
+		"logout":     c.Logout(ctx, ""),
+		"me":         func() error { _, err := c.Me(ctx, ""); return err }(),
+		"exchange":   func() error { _, err := c.ExchangeAccessKey(ctx, "", nil); return err }(),
+		"access key": func() error { _, err := c.AccessKey(ctx, ""); return err }(),
+		"user":       func() error { _, err := c.UserByID(ctx, ""); return err }(),
+		"search":     func() error { _, err := c.SearchUsers(ctx, UserSearch{Page: -1}); return err }(),
 	} {
 		if err == nil {
 			t.Errorf("%s with empty argument: got nil error", name)

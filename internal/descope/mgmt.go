@@ -191,27 +191,6 @@ func (c *Client) Roles(ctx context.Context) ([]Role, error) {
 	return out.Roles, nil
 }
 
-// Tenant is a project tenant.
-type Tenant struct {
-	ID                      string         `json:"id"`
-	Name                    string         `json:"name"`
-	SelfProvisioningDomains []string       `json:"selfProvisioningDomains"`
-	CustomAttributes        map[string]any `json:"customAttributes"`
-	CreatedTime             int64          `json:"createdTime"`
-}
-
-// Tenants lists every tenant (GET /v1/mgmt/tenant/all).
-func (c *Client) Tenants(ctx context.Context) ([]Tenant, error) {
-	var out struct {
-		Tenants []Tenant `json:"tenants"`
-	}
-	if err := c.mgmt(ctx, call{op: "load_tenants", method: http.MethodGet, path: "/v1/mgmt/tenant/all",
-		out: &out, limit: maxPageBytes}); err != nil {
-		return nil, err
-	}
-	return out.Tenants, nil
-}
-
 // mgmt sends a management call with the management key.
 func (c *Client) mgmt(ctx context.Context, r call) error {
 	if c.mgmtKey == "" {

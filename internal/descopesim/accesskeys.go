@@ -101,9 +101,6 @@ func (s *Server) createAccessKey(opts AccessKeyOptions) (*accessKey, error) {
 // issued for it stay valid until they expire, as with Descope.
 func (s *Server) DeactivateAccessKey(id string) error { return s.setKeyStatus(id, KeyInactive) }
 
-// ActivateAccessKey makes a deactivated key usable again.
-func (s *Server) ActivateAccessKey(id string) error { return s.setKeyStatus(id, KeyActive) }
-
 func (s *Server) setKeyStatus(id, status string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

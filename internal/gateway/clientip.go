@@ -47,23 +47,6 @@ func (c clientIPs) of(r *http.Request) netip.Addr {
 	return peer
 }
 
-// forwardedProto returns the scheme the client used: the trusted proxy's
-// X-Forwarded-Proto, or the connection's own.
-func (c clientIPs) forwardedProto(r *http.Request) string {
-	if peer := remoteAddr(r); peer.IsValid() && c.isTrusted(peer) {
-		switch strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))) {
-		case "https":
-			return "https"
-		case "http":
-			return "http"
-		}
-	}
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
-
 func remoteAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

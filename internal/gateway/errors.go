@@ -11,7 +11,10 @@ import (
 )
 
 // MLflow error codes the gateway answers with. The MLflow client retries
-// 408/429/5xx, so authentication failures are always 401 or 403.
+// 408/429/5xx, so a refused credential is 401 or 403 (retrying cannot help);
+// only what waiting cures is 429 (a client over an abuse limit: sign-ins,
+// failed authentications, exchanges of unknown access keys) or 503 (Descope
+// or MLflow unavailable), each with Retry-After.
 const (
 	codeUnauthenticated  = "UNAUTHENTICATED"
 	codePermissionDenied = "PERMISSION_DENIED"

@@ -78,13 +78,6 @@ func (l *Limiter) Blocked(key string) (bool, time.Duration) {
 	return true, time.Duration((1 - b.tokens) * float64(l.every))
 }
 
-// Len is the number of keys remembered.
-func (l *Limiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.m)
-}
-
 func (l *Limiter) refill(b *bucket, now time.Time) {
 	if l.every <= 0 {
 		b.tokens = l.burst
