@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
 	"net/netip"
+	"regexp"
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
@@ -79,4 +83,28 @@ func (id *Identity) actor() event.Actor {
 		return event.Actor{}
 	}
 	return event.Actor{UserID: id.UserID, Username: id.Username, LoginID: id.LoginID, Email: id.Email, KeyID: id.KeyID, Method: id.Method}
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+// withRequestState starts the per-request state: an ID (a well-formed one
+// from a trusted proxy is kept, so traces join up), the start time and the
+// client address.
+func (h *handler) withRequestState(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := &requestState{start: h.now(), clientIP: h.ips.of(r)}
+		if id := r.Header.Get("X-Request-Id"); id != "" && requestIDPattern.MatchString(id) && h.ips.isTrusted(remoteAddr(r)) {
+			s.id = id
+		} else {
+			s.id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", s.id)
+		next.ServeHTTP(w, r.WithContext(withState(r.Context(), s)))
+	})
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -199,3 +199,5 @@ func New(opts Options) (http.Handler, error) {
 	h.proxy = h.newProxy()
 	return h.routes(), nil
 }
+
+func (h *handler) now() time.Time { return h.opts.Now() }

@@ -148,20 +148,12 @@ func (h *harness) withEnv(t testing.TB, env ...string) *gatewaytest.Gateway {
 // user creates a Descope user in the simulator.
 func (h *harness) user(t testing.TB, id string, roles ...string) descopesim.User {
 	t.Helper()
-	u := descopesim.User{ID: id, LoginIDs: []string{id + "@example.com"}, Email: id + "@example.com", Name: "User " + id, Roles: roles}
-	if err := h.sim.CreateUser(u); err != nil {
-		t.Fatalf("create user: %v", err)
-	}
-	return u
+	return h.gw.User(t, id, roles...)
 }
 
 func (h *harness) mint(t testing.TB, userID string, o descopesim.MintOptions) (string, string) {
 	t.Helper()
-	s, r, err := h.sim.MintSession(userID, o)
-	if err != nil {
-		t.Fatalf("mint: %v", err)
-	}
-	return s, r
+	return h.gw.Mint(t, userID, o)
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.

@@ -1,13 +1,9 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
-	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
@@ -21,30 +17,6 @@ func chain(h http.Handler, m ...middleware) http.Handler {
 		h = m[i](h)
 	}
 	return h
-}
-
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
-
-// withRequestState starts the per-request state: an ID (a well-formed one
-// from a trusted proxy is kept, so traces join up), the start time and the
-// client address.
-func (h *handler) withRequestState(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &requestState{start: h.now(), clientIP: h.ips.of(r)}
-		if id := r.Header.Get("X-Request-Id"); id != "" && requestIDPattern.MatchString(id) && h.ips.isTrusted(remoteAddr(r)) {
-			s.id = id
-		} else {
-			s.id = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", s.id)
-		next.ServeHTTP(w, r.WithContext(withState(r.Context(), s)))
-	})
-}
-
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // recoverPanics turns a panic into a 500 and a log line. http.ErrAbortHandler
@@ -71,8 +43,6 @@ func setRoute(name string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-func (h *handler) now() time.Time { return h.opts.Now() }
 
 // refuseBadPaths classifies the raw path before the mux sees it: encoded
 // slashes, backslashes, dot segments and doubled slashes are refused with 400
@@ -118,7 +88,6 @@ func (h *handler) refuseBadPaths(next http.Handler) http.Handler {
 	})
 }
 
-// refuse answers a classifier rejection.
 // connectionDrops reports whether a Connection header names a header other
 // than the hop-by-hop ones, which the proxy would then remove.
 func connectionDrops(h http.Header) bool {
@@ -135,6 +104,7 @@ func connectionDrops(h http.Header) bool {
 	return false
 }
 
+// refuse answers a classifier rejection.
 func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	s := stateOf(r.Context())
 	if rej, ok := classify.AsRejection(err); ok {
