@@ -64,49 +64,68 @@ type Policy interface {
 	Ensure(ctx context.Context, username string, tok *descope.Token) error
 }
 
-// Options configures the gateway handler.
+// Options configures the gateway handler. internal/app fills it from the
+// configuration; every field without a default is required.
 type Options struct {
+	// The sign-in page: the Descope project, the flow (and, for the admin
+	// pages, a flow that asks for MFA), the component's script and the
+	// Descope API origin the page talks to.
 	ProjectID       string
 	FlowID          string
 	AdminFlowID     string
-	RedirectURL     string // default landing page after sign-in
-	WebComponentURL string // script URL of <descope-wc>
-	DescopeBaseURL  string // the Descope API origin the page talks to
-	PublicURL       *url.URL
+	WebComponentURL string
+	DescopeBaseURL  string
+	// RedirectURL is the default landing page after sign-in (default
+	// StaticPrefix + "/").
+	RedirectURL string
+	// PublicURL is the gateway's public origin; nil: LocalOrigins.
+	PublicURL *url.URL
 	// LocalOrigins are the origins a browser may use to reach the gateway
 	// when PublicURL is not set (http://127.0.0.1:5000, http://localhost:5000
 	// …). A request whose Host is none of them gets the first; the Host
 	// header is never trusted beyond this list.
-	LocalOrigins      []string
-	StaticPrefix      string
-	TrustedProxies    []netip.Prefix
-	AdminUsername     string // reserved MLflow admin; no identity may map to it
+	LocalOrigins []string
+	// StaticPrefix is MLflow's --static-prefix ("" or "/mlflow"); the
+	// gateway's own pages live under it too.
+	StaticPrefix string
+	// TrustedProxies may set X-Forwarded-For and X-Request-Id.
+	TrustedProxies []netip.Prefix
+	// AdminUsername is MLflow's bootstrap admin; no identity may map to it.
+	AdminUsername string
+	// Upstream is MLflow; UpstreamTransport, if set, carries the proxied
+	// requests (default: a tuned clone of http.DefaultTransport).
 	Upstream          *url.URL
 	UpstreamTransport http.RoundTripper
-	MaxJSONBodyBytes  int64
-	// Limits rate-limit sign-ins and failed authentications; zero values get
+	// MaxJSONBodyBytes bounds a JSON body the gateway reads (default 16 MiB).
+	MaxJSONBodyBytes int64
+	// Limits rate-limit sign-ins and failed authentications; nil fields get
 	// defaults.
 	Limits Limits
 	// AllowUnknownRoutes lets non-admins reach API routes the classifier
 	// does not know (default: refused).
 	AllowUnknownRoutes bool
 
+	// Who callers are: Descope tokens, the Descope API for sign-in and
+	// sign-out, browser sessions, access keys (nil: not accepted), and the
+	// policy that decides what an identity is in MLflow.
 	Verifier Verifier
 	Descope  Descope
 	Sessions *session.Manager
-	Keys     KeyAuthenticator // nil: access keys are not accepted
+	Keys     KeyAuthenticator
 	Policy   Policy
-	Signer   *assertion.Signer
+	// Signer signs the identity assertion MLflow trusts.
+	Signer *assertion.Signer
 	// Events receives one event.Record per completed request (health
 	// probes excepted); nil: none are kept.
 	Events event.Sink
 	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
 	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
-	Admin     http.Handler
-	Ready     func(ctx context.Context) error // upstream readiness
-	KeysReady func() bool                     // Descope's signing keys are loaded
-	// MappingReady: the role mapping has been applied in MLflow; until it
-	// has, /ready fails so a load balancer sends no one here. nil: always.
+	Admin http.Handler
+	// Readiness for /ready: MLflow answers, Descope's signing keys are
+	// loaded, the role mapping has been applied in MLflow (until it has, a
+	// load balancer sends no one here). nil: always.
+	Ready        func(ctx context.Context) error
+	KeysReady    func() bool
 	MappingReady func() bool
 	Logger       *slog.Logger
 	Now          func() time.Time

@@ -1,8 +1,10 @@
 package observe
 
 import (
+	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
@@ -68,5 +70,38 @@ func TestOutcomeOf(t *testing.T) {
 		if got := outcomeOf(tt.status); got != tt.want {
 			t.Errorf("outcomeOf(%d) = %s; want %s", tt.status, got, tt.want)
 		}
+	}
+}
+
+// The events of a request are written when its record arrives, completed
+// with what only the completion knows; a refused sign-in becomes a failed
+// sign_in event.
+func TestRequestEventsAreCompleted(t *testing.T) {
+	t.Parallel()
+	rec := &memRecorder{}
+	a, err := New(Options{Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := &event.Actor{UserID: "U2bob", Method: event.MethodCookie}
+	a.Handle(&event.Record{
+		Request: &event.Request{ID: "req-1", Method: "POST", Route: "auth_session", Status: 200, Elapsed: time.Millisecond,
+			ClientIP: netip.MustParseAddr("192.0.2.7"), Actor: bob},
+		Events: []event.Event{event.SignIn{Actor: *bob}},
+	})
+	a.Handle(&event.Record{
+		Request: &event.Request{ID: "req-2", Method: "POST", Route: "auth_session", Status: 401, Reason: "expired"},
+		Events:  []event.Event{event.AuthFailure{Method: event.MethodCookie, Reason: "expired"}},
+	})
+	evs := rec.all()
+	if len(evs) != 2 {
+		t.Fatalf("events = %+v", evs)
+	}
+	if e := evs[0]; e.Action != audit.ActionSignIn || e.Actor.UserID != "U2bob" || e.RequestID != "req-1" ||
+		e.ClientIP != "192.0.2.7" || e.Status != 200 || e.Route != "POST auth_session" || e.Latency != time.Millisecond {
+		t.Errorf("sign-in = %+v", e)
+	}
+	if e := evs[1]; e.Action != audit.ActionSignIn || e.Outcome != audit.OutcomeFailure || e.Reason != "expired" || e.RequestID != "req-2" {
+		t.Errorf("refused sign-in = %+v", e)
 	}
 }
