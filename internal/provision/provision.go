@@ -217,7 +217,7 @@ func (p *Provisioner) EnsureResolved(ctx context.Context, username string, res r
 }
 
 // Reconcile makes MLflow match s now, bypassing the cache, and returns the
-// changes it made (also sent to OnChange). Usersync uses it.
+// changes it made (also sent to Options.Events). Usersync uses it.
 func (p *Provisioner) Reconcile(ctx context.Context, s Subject) ([]Event, error) {
 	if s.Username == "" {
 		return nil, errors.New("provision: empty username")
