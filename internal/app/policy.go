@@ -45,7 +45,7 @@ type policyParts struct {
 
 // newPolicy joins the pieces that make MLflow follow Descope: the role
 // mapping, the block list, provisioning, and the rules the gateway asks.
-func newPolicy(cfg *config.Config, client *mlflow.Client, dc *descope.Client, deny *denylist.List, sink event.Sink, up *upstream, log *slog.Logger) (policyParts, error) {
+func newPolicy(cfg *config.Config, client *mlflow.Client, dc *descope.Client, deny *denylist.List, sink event.Sink, up *mlflowUpstream, log *slog.Logger) (policyParts, error) {
 	mapping, err := LoadMapping(cfg)
 	if err != nil {
 		return policyParts{}, err
@@ -65,8 +65,8 @@ func newPolicy(cfg *config.Config, client *mlflow.Client, dc *descope.Client, de
 		return policyParts{}, err
 	}
 	po := provision.PolicyOptions{Provisioner: p, Directory: dc, Logger: log}
-	if up.sup != nil {
-		po.MLflowReady = up.sup.WaitReady
+	if up.pool != nil {
+		po.MLflowReady = up.pool.WaitReady
 	}
 	pol, err := provision.NewPolicy(po)
 	if err != nil {
