@@ -17,8 +17,12 @@ const (
 	codeBadRequest   = "E011001"
 	codeUnauthorized = "E061001"
 	codeNotFound     = "E062108"
-	codeRateLimited  = "E130429"
-	codeInternal     = "E000500"
+	// codeMgmtUserNotFound is what Descope's management API answers for a
+	// missing user (go-sdk ErrManagementUserNotFound); the auth API uses
+	// codeNotFound.
+	codeMgmtUserNotFound = "E112102"
+	codeRateLimited      = "E130429"
+	codeInternal         = "E000500"
 )
 
 // handler builds the middleware chain around the mux.
