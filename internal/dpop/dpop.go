@@ -242,11 +242,11 @@ func Parse(proof string) (*Proof, error) {
 		return nil, fmt.Errorf("%w: signature: %w", ErrInvalid, err)
 	}
 	var cl struct {
-		JTI *string      `json:"jti"`
-		HTM *string      `json:"htm"`
-		HTU *string      `json:"htu"`
+		JTI *string         `json:"jti"`
+		HTM *string         `json:"htm"`
+		HTU *string         `json:"htu"`
 		IAT json.RawMessage `json:"iat"`
-		ATH *string      `json:"ath"`
+		ATH *string         `json:"ath"`
 	}
 	if err := decodeSegment(parts[1], &cl); err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrInvalid, err)
