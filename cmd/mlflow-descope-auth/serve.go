@@ -18,6 +18,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/logbuf"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
@@ -48,12 +49,14 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	}
 
 	baseURL := descope.BaseURL(cfg.ProjectID, cfg.BaseURI)
+	cookieNames := descope.CookieNames{Session: cfg.SessionCookieName, Refresh: cfg.RefreshCookieName}
 	dc, err := descope.New(descope.Options{
 		BaseURL:       baseURL,
 		ProjectID:     cfg.ProjectID,
 		ManagementKey: descope.Secret(cfg.ManagementKey.Reveal()),
 		HTTPClient:    tel.descopeHTTPClient(),
 		Logger:        log.With("component", "descope"),
+		CookieNames:   cookieNames,
 	})
 	if err != nil {
 		return err
@@ -62,7 +65,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if err != nil {
 		return err
 	}
-	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{Audiences: cfg.Audiences})
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{Audiences: cfg.Audiences, CookieNames: cookieNames})
 	if err != nil {
 		return err
 	}
@@ -133,6 +136,11 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		RedirectURL:     redirect,
 		WebComponentURL: componentURL,
 		DescopeBaseURL:  baseURL,
+		BaseStaticURL:   cfg.BaseStaticURL,
+		BaseCDNURL:      cfg.BaseCDNURL,
+		LoginCSPExtras:  cfg.LoginCSPExtras,
+		DescopeCookies:  cookieNames,
+		DPoP:            dpop.New(dpop.Options{}),
 		PublicURL:       cfg.PublicURL,
 		StaticPrefix:    cfg.StaticPrefix,
 		TrustedProxies:  cfg.TrustedProxies,
