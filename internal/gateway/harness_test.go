@@ -18,6 +18,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -106,11 +107,14 @@ type harnessOpts struct {
 	noMgmtKey bool
 	observer  Observer
 	prov      Provisioner
+	// cookieNames renames Descope's cookies (and drn) on both sides.
+	cookieNames descope.CookieNames
 }
 
 func newHarness(t testing.TB, ho harnessOpts) *harness {
 	t.Helper()
-	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2GatewayTest0001"})
+	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2GatewayTest0001", Delivery: descopesim.TokenDelivery{
+		SessionCookieName: ho.cookieNames.Session, RefreshCookieName: ho.cookieNames.Refresh}})
 	if err != nil {
 		t.Fatalf("descopesim: %v", err)
 	}
@@ -119,7 +123,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	if ho.noMgmtKey {
 		mk = ""
 	}
-	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: mk})
+	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: mk, CookieNames: ho.cookieNames})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +138,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	if err := keys.Refresh(context.Background()); err != nil {
 		t.Fatalf("keys: %v", err)
 	}
-	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{CookieNames: ho.cookieNames})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +184,8 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 		Limits:          ho.limits,
 		KeysReady:       keys.Ready,
 		Logger:          slog.New(slog.DiscardHandler),
+		DescopeCookies:  ho.cookieNames,
+		DPoP:            dpop.New(dpop.Options{}),
 	}
 	gw := httptest.NewUnstartedServer(nil)
 	opts.LocalOrigins = []string{"http://" + gw.Listener.Addr().String()}
