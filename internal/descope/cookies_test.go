@@ -31,7 +31,7 @@ func TestRefreshReadsSetCookie(t *testing.T) {
 		{name: "body wins over cookie", body: `{"sessionJwt":"s-body"}`,
 			cookies: []*http.Cookie{{Name: "DS", Value: "s-cookie"}}, wantSession: "s-body", wantRefresh: "r1"},
 		{name: "renamed cookies", names: CookieNames{Session: "MYS", Refresh: "MYR"}, body: `{}`,
-			cookies: []*http.Cookie{{Name: "DS", Value: "wrong"}, {Name: "MYS", Value: "s1"}, {Name: "MYR", Value: "r2"}},
+			cookies:     []*http.Cookie{{Name: "DS", Value: "wrong"}, {Name: "MYS", Value: "s1"}, {Name: "MYR", Value: "r2"}},
 			wantSession: "s1", wantRefresh: "r2", wantRotated: true},
 		{name: "default names ignored when renamed", names: CookieNames{Session: "MYS", Refresh: "MYR"}, body: `{}`,
 			cookies: []*http.Cookie{{Name: "DS", Value: "s1"}}, wantErr: ErrUnavailable},

@@ -21,6 +21,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
@@ -47,6 +48,15 @@ type Options struct {
 	// UpstreamDelay makes the fake MLflow slow.
 	UpstreamDelay time.Duration
 	Logger        *slog.Logger
+	// Sim configures the simulator (its ProjectID is always the test
+	// project's).
+	Sim descopesim.Options
+	// CookieNames renames Descope's cookies (and drn) for the gateway's
+	// client, verifier and sign-in; set the same in Sim.Delivery.
+	CookieNames descope.CookieNames
+	// Configure changes the gateway's options before it is built (login
+	// page settings, for instance).
+	Configure func(*gateway.Options)
 }
 
 // Gateway is a running test gateway.
@@ -64,7 +74,9 @@ type Gateway struct {
 // New builds and starts a gateway.
 func New(tb testing.TB, o Options) *Gateway {
 	tb.Helper()
-	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2GatewayTest0001"})
+	simOpts := o.Sim
+	simOpts.ProjectID = "P2GatewayTest0001"
+	sim, err := descopesim.New(simOpts)
 	if err != nil {
 		tb.Fatalf("descopesim: %v", err)
 	}
@@ -77,7 +89,7 @@ func New(tb testing.TB, o Options) *Gateway {
 		}
 	}
 	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(),
-		ManagementKey: descope.Secret(sim.ManagementKey()), HTTPClient: hc})
+		ManagementKey: descope.Secret(sim.ManagementKey()), HTTPClient: hc, CookieNames: o.CookieNames})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -88,7 +100,7 @@ func New(tb testing.TB, o Options) *Gateway {
 	if err := keys.Refresh(context.Background()); err != nil {
 		tb.Fatalf("keys: %v", err)
 	}
-	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{CookieNames: o.CookieNames})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,7 +132,7 @@ func New(tb testing.TB, o Options) *Gateway {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := gateway.New(gateway.Options{
+	gwOpts := gateway.Options{
 		LocalOrigins:      []string{"http://" + srv.Listener.Addr().String()},
 		ProjectID:         sim.ProjectID(),
 		FlowID:            "sign-up-or-in",
@@ -140,7 +152,13 @@ func New(tb testing.TB, o Options) *Gateway {
 		Admin:             o.Admin,
 		KeysReady:         keys.Ready,
 		Logger:            o.Logger,
-	})
+		DescopeCookies:    o.CookieNames,
+		DPoP:              dpop.New(dpop.Options{}),
+	}
+	if o.Configure != nil {
+		o.Configure(&gwOpts)
+	}
+	h, err := gateway.New(gwOpts)
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
 	}
