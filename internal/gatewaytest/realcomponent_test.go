@@ -35,8 +35,8 @@ const (
 func cdn(t *testing.T) *httptest.Server {
 	t.Helper()
 	pkgs := map[string]string{
-		"/npm/@descope/web-component@" + webComponentVersion + "/":  testenv.NPMPackage(t, "@descope/web-component", webComponentVersion),
-		"/npm/@descope/web-components-ui@" + uiVersion + "/": testenv.NPMPackage(t, "@descope/web-components-ui", uiVersion),
+		"/npm/@descope/web-component@" + webComponentVersion + "/": testenv.NPMPackage(t, "@descope/web-component", webComponentVersion),
+		"/npm/@descope/web-components-ui@" + uiVersion + "/":       testenv.NPMPackage(t, "@descope/web-components-ui", uiVersion),
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
