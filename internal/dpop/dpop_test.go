@@ -35,8 +35,6 @@ type prover struct {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-func pad(b []byte, n int) []byte { return append(make([]byte, n-len(b)), b...) }
-
 func newECProver(t testing.TB, alg string, curve elliptic.Curve, crv string) *prover {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(curve, rand.Reader)
@@ -44,7 +42,11 @@ func newECProver(t testing.TB, alg string, curve elliptic.Curve, crv string) *pr
 		t.Fatal(err)
 	}
 	size := (curve.Params().BitSize + 7) / 8
-	return &prover{alg: alg, key: k, jwk: map[string]any{"kty": "EC", "crv": crv, "x": b64(pad(k.X.Bytes(), size)), "y": b64(pad(k.Y.Bytes(), size))}}
+	pt, err := k.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &prover{alg: alg, key: k, jwk: map[string]any{"kty": "EC", "crv": crv, "x": b64(pt[1 : 1+size]), "y": b64(pt[1+size:])}}
 }
 
 var rsaOnce = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })

@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -112,14 +111,13 @@ func publicJWK(raw json.RawMessage, kty, crv string) (any, string, error) {
 
 func ecKey(crv, x, y string) (*ecdsa.PublicKey, error) {
 	var curve elliptic.Curve
-	var ec ecdh.Curve
 	switch crv {
 	case "P-256":
-		curve, ec = elliptic.P256(), ecdh.P256()
+		curve = elliptic.P256()
 	case "P-384":
-		curve, ec = elliptic.P384(), ecdh.P384()
+		curve = elliptic.P384()
 	case "P-521":
-		curve, ec = elliptic.P521(), ecdh.P521()
+		curve = elliptic.P521()
 	default:
 		return nil, fmt.Errorf("curve %q", clip(crv))
 	}
@@ -129,13 +127,13 @@ func ecKey(crv, x, y string) (*ecdsa.PublicKey, error) {
 	if err1 != nil || err2 != nil || len(xb) != size || len(yb) != size {
 		return nil, errors.New("bad EC coordinates")
 	}
-	// crypto/ecdh checks that the point is on the curve (and not the point
-	// at infinity) before it is used for anything.
-	point := append(append([]byte{4}, xb...), yb...)
-	if _, err := ec.NewPublicKey(point); err != nil {
+	// ParseUncompressedPublicKey checks that the point is on the curve (and
+	// not the point at infinity).
+	key, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, xb...), yb...))
+	if err != nil {
 		return nil, errors.New("EC point is not on the curve")
 	}
-	return &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(xb), Y: new(big.Int).SetBytes(yb)}, nil
+	return key, nil
 }
 
 func rsaKey(n, e string) (*rsa.PublicKey, error) {

@@ -30,9 +30,12 @@ func newDPoPKey(t *testing.T) *dpopKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pad := func(b []byte) []byte { return append(make([]byte, 32-len(b)), b...) }
+	pt, err := k.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	enc := base64.RawURLEncoding.EncodeToString
-	return &dpopKey{priv: k, jwk: map[string]any{"kty": "EC", "crv": "P-256", "x": enc(pad(k.X.Bytes())), "y": enc(pad(k.Y.Bytes()))}}
+	return &dpopKey{priv: k, jwk: map[string]any{"kty": "EC", "crv": "P-256", "x": enc(pt[1:33]), "y": enc(pt[33:])}}
 }
 
 func (k *dpopKey) jkt(t *testing.T) string {
