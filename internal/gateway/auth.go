@@ -42,6 +42,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identit
 		// MLflow does.
 		err = h.refuseBlocked(id)
 	}
+	if err == nil {
+		err = h.checkDPoP(r, id)
+	}
 	if err != nil {
 		var ae *authError
 		if errors.As(err, &ae) && countsAsFailure(ae.reason) {
@@ -118,6 +121,11 @@ func (h *handler) authenticateHeader(ctx context.Context, r *http.Request, value
 			return h.authenticateJWT(ctx, cred, MethodBearerJWT)
 		}
 		return h.authenticateKey(ctx, r, cred, MethodAccessKey)
+	case "dpop": // RFC 9449: a DPoP-bound JWT; checkDPoP verifies the proof
+		if !looksLikeJWT(cred) {
+			return nil, h.failed(MethodBearerJWT, event.ReasonDPoPNotBound, errors.New("DPoP scheme without a JWT"), errUnauthenticated("the DPoP scheme needs a DPoP-bound token"))
+		}
+		return h.authenticateJWT(ctx, cred, MethodBearerJWT)
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
