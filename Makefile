@@ -54,8 +54,10 @@ FUZZTIME ?= 20s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
+# make bench PEERS=1 also installs and runs mlflow-oidc-auth and oauth2-proxy.
+PEERS ?=
 bench: build venv
-	scripts/bench.sh
+	PEERS=$(PEERS) scripts/bench.sh
 
 clean:
 	rm -rf bin .mlflow-descope-auth test-artifacts
