@@ -27,6 +27,8 @@ commands:
   verify         check the audit log's hash chain; exit non-zero if it is broken
   explain ID     show the MLflow user, admin flag, roles and workspaces a Descope
                  user (login ID or user ID) gets, and from which rule
+  probe [URL]    health check for images without a shell: GET URL (default
+                 http://127.0.0.1:$MLFLOW_DESCOPE_PORT/ready), exit 0 on 2xx
   version        print the version
 
 Configuration comes from environment variables (see .env.example and
@@ -54,6 +56,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return explainCmd(ctx, rest, environ, stdout, stderr)
 	case "verify":
 		return verify(ctx, rest, environ, stdout, stderr)
+	case "probe":
+		return probeCmd(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mlflow-descope-auth", version)
 		return nil
