@@ -80,14 +80,23 @@ def render_ini(environ: MutableMapping[str, str]) -> str:
             f"MLFLOW_AUTH_DEFAULT_PERMISSION must be one of {', '.join(PERMISSIONS)}, got {permission!r}"
         )
     admin = environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "").strip() or DEFAULT_ADMIN
-    # configparser's interpolation would read "%" in a password as a reference.
-    ini = configparser.ConfigParser(interpolation=None)
-    ini["mlflow"] = {
+    values = {
         "default_permission": permission,
-        "database_uri": db.replace("%", "%%"),
-        "admin_username": admin.replace("%", "%%"),
+        "database_uri": db,
+        "admin_username": admin,
         "authorization_function": AUTHORIZATION_FUNCTION,
     }
+    # MLflow < 3.16.1 reads the admin password only from the INI (later releases
+    # prefer MLFLOW_AUTH_ADMIN_PASSWORD from the environment).
+    password = environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", "")
+    if password:
+        values["admin_password"] = password
+    for key, value in values.items():
+        if "\n" in value or "\r" in value:
+            raise ConfigError(f"the {key} setting must be one line")
+    # MLflow reads the file with configparser's % interpolation: write % as %%.
+    ini = configparser.ConfigParser(interpolation=None)
+    ini["mlflow"] = {k: v.replace("%", "%%") for k, v in values.items()}
     out = io.StringIO()
     ini.write(out)
     return out.getvalue()

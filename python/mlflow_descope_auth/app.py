@@ -83,14 +83,15 @@ def prepare_server_process(environ: MutableMapping[str, str]) -> None:
             JOB_EXECUTION_ENV,
         )
 
-    import mlflow.server.auth as basic_auth
+    import mlflow.server as mlflow_server
 
-    # MLflow >= 3.16.1 bootstraps basic-auth's admin here, before the workers start.
-    # Older releases have no such step: each worker's create_app creates the admin
-    # (from the INI's admin_username/admin_password), for descope-auth as for basic-auth.
-    bootstrap = getattr(basic_auth, "bootstrap_admin_user", None)
+    # MLflow >= 3.16.1 bootstraps basic-auth's admin in this process, before the
+    # workers start, with a function whose checks differ by release (3.17 also
+    # validates the Flask secret key): call the installed release's own. Older
+    # releases have no such step: each worker's create_app creates the admin (from
+    # the INI's admin_username/admin_password), for descope-auth as for basic-auth.
+    bootstrap = getattr(mlflow_server, "_bootstrap_basic_auth", None)
     if bootstrap is not None:
-        basic_auth.get_flask_server_secret_key()
         bootstrap()
         environ[_ADMIN_BOOTSTRAPPED_ENV] = "true"
     if not environ.get(_INTERNAL_GATEWAY_TOKEN_ENV):

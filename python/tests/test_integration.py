@@ -225,11 +225,11 @@ def _child_environ(pid: int) -> dict[str, str]:
 def _mlflow_bootstraps_admin() -> bool:
     """Whether the installed MLflow has basic-auth's pre-worker admin bootstrap.
 
-    Read from the source: importing mlflow.server.auth here would build its app.
+    Read from the source: importing mlflow.server here would build its app.
     """
-    spec = importlib.util.find_spec("mlflow.server.auth")
+    spec = importlib.util.find_spec("mlflow.server")
     assert spec is not None and spec.origin is not None
-    return "def bootstrap_admin_user(" in Path(spec.origin).read_text()
+    return "def _bootstrap_basic_auth(" in Path(spec.origin).read_text()
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
