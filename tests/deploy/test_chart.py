@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART
+from deploytools import CHART, check_config
 
 KUBE_VERSION = "1.30.0"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
@@ -245,3 +245,25 @@ def test_every_value_is_documented() -> None:
     # And values.yaml has a comment on (or above) each top-level group's keys.
     text = (CHART / "values.yaml").read_text()
     assert text.count("# ") > 60
+
+
+@pytest.mark.parametrize("values", [p.name for p in CI_VALUES])
+def test_gateway_environment_passes_check_config(helm: str, values: str, tmp_path: Path) -> None:
+    """The rendered gateway environment (secret references filled with test
+    values) is a configuration the gateway accepts without a warning: a
+    misspelt variable or a bad value fails here, not in the cluster."""
+    docs = render(helm, "-f", str(CHART / "ci" / values))
+    container = one(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
+    env = {}
+    for name, e in env_of(container).items():
+        if "value" in e:
+            env[name] = str(e["value"])
+        elif name == "MLFLOW_DESCOPE_AUDIT_DB":
+            env[name] = "postgres://gateway:pw@db:5432/gateway"
+        elif name.startswith(("MLFLOW_", "DESCOPE_")):
+            env[name] = "s" * 40
+    if "DESCOPE_ROLE_MAPPING_FILE" in env:
+        roles = tmp_path / "roles.json"
+        roles.write_text(one(docs, "ConfigMap", "-gateway-roles")["data"]["roles.json"])
+        env["DESCOPE_ROLE_MAPPING_FILE"] = str(roles)
+    check_config(env, tmp_path)

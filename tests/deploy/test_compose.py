@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DEPLOY
+from deploytools import DEPLOY, check_config
 
 COMPOSE = DEPLOY / "compose.yaml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
@@ -134,3 +134,34 @@ def test_artifacts_and_database_live_in_volumes(compose: dict[str, Any]) -> None
     init = (DEPLOY / "compose" / "postgres-init.sh").read_text()
     for db in ("mlflow", "mlflow_auth", "gateway"):
         assert f"CREATE DATABASE {db} " in init
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
+        got = env.get(name, "")
+        if op == ":-":
+            return got or arg
+        if op == ":?":
+            assert got, f"{name} is required: {arg}"
+        return got
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-|:\?)?([^}]*)\}", one, value)
+
+
+def test_gateway_environment_passes_check_config(compose: dict[str, Any], tmp_path) -> None:
+    """The gateway's environment, as Compose hands it over with deploy/.env.example
+    filled in, is a configuration the gateway accepts without a warning."""
+    example = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        m = re.match(r"([A-Z][A-Z0-9_]*)=(.*)", line)
+        if m:
+            example[m.group(1)] = m.group(2)
+    for k, v in example.items():
+        if not v and (SECRET_NAME.search(k) or k.endswith("PASSWORD")):
+            example[k] = "test-" + "x" * 40
+    g = compose["services"]["gateway"]
+    env = {k: _interpolate(v, example) for k, v in _env(g).items()}
+    # What the image sets (deploy/gateway.Containerfile ENV).
+    env.update(MLFLOW_DESCOPE_HOST="0.0.0.0", MLFLOW_DESCOPE_PORT="5000")
+    check_config(env, tmp_path)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEPLOY, REPO, unavailable
+from deploytools import DEPLOY, REPO, unavailable
 
 PROJECT_ID = "P2ImageTest0000000000000001"
 SEED = REPO / "scripts" / "demo" / "seed.json"  # admin@example.com (admin), alice + her access key

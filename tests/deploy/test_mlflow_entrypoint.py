@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import DEPLOY
+from deploytools import DEPLOY
 
 
 def _load() -> ModuleType:
