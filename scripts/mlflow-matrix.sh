@@ -12,7 +12,10 @@
 #      resource family through the gateway with an access key, and a session
 #      JWT as tracking token.
 # Called by scripts/test.sh after `make build venv`. MLFLOW_MATRIX="3.16.1"
-# limits it to some releases.
+# limits it to some releases. The releases run side by side (their steps are
+# mostly waits for MLflow to start): MLFLOW_MATRIX_JOBS=1 runs them in turn.
+# Each release's output goes to $TEST_ARTIFACTS/mlflow-VERSION/matrix.log and is
+# printed when it is done.
 #
 # Each environment starts as a copy of .venv (same dependencies, already
 # installed) in which pip swaps the MLflow packages: ~25 s instead of minutes
@@ -50,25 +53,45 @@ venv_for() { # version → prints the environment's directory, building it if ne
   echo "$dir"
 }
 
-failed=()
-for v in $want; do
-  [ "$v" = "$pinned" ] && continue
+# one_release VERSION: every step against that release; prints what failed.
+one_release() {
+  local v=$1 start venv py failed=()
   start=$(date +%s)
   echo "-- MLflow $v"
-  if ! venv=$(venv_for "$v"); then failed+=("$v: install"); continue; fi
+  if ! venv=$(venv_for "$v"); then echo "FAILED $v: install"; return 1; fi
   py=$venv/bin/python
   echo "   environment ready in $(( $(date +%s) - start )) s"
-  MLFLOW_PYTHON=$py go test -count=1 -run 'TestDumpMatchesInstalledMLflow' ./internal/classify || failed+=("$v: route dump")
-  "$py" -m pytest -q -p no:cacheprovider python/tests || failed+=("$v: plugin")
-  MLFLOW_BIN=$venv/bin/mlflow go test -count=1 -run 'TestPermissionMatrixRealMLflow' ./internal/provision || failed+=("$v: permission matrix")
+  MLFLOW_PYTHON=$py go test -count=1 -run 'TestDumpMatchesInstalledMLflow' ./internal/classify || failed+=("route dump")
+  "$py" -m pytest -q -p no:cacheprovider python/tests || failed+=("plugin")
+  MLFLOW_BIN=$venv/bin/mlflow go test -count=1 -run 'TestPermissionMatrixRealMLflow' ./internal/provision || failed+=("permission matrix")
   TEST_ARTIFACTS="$TEST_ARTIFACTS/mlflow-$v" MLFLOW_BIN=$venv/bin/mlflow MLFLOW_PYTHON=$py \
     "$py" -m pytest -q -p no:cacheprovider tests/e2e/test_e2e_access_keys.py tests/e2e/test_e2e_session_token.py \
-      -k 'bearer or session_jwt' || failed+=("$v: e2e")
+      -k 'bearer or session_jwt' || failed+=("e2e")
   echo "   MLflow $v done in $(( $(date +%s) - start )) s"
+  if [ ${#failed[@]} -gt 0 ]; then echo "FAILED $v: ${failed[*]}"; return 1; fi
+}
+
+releases=()
+for v in $want; do [ "$v" != "$pinned" ] && releases+=("$v"); done
+jobs=${MLFLOW_MATRIX_JOBS:-2}
+pids=() logs=() status=0
+for v in "${releases[@]}"; do
+  log=$TEST_ARTIFACTS/mlflow-$v/matrix.log
+  mkdir -p "$(dirname "$log")"
+  if [ "$jobs" -le 1 ]; then
+    one_release "$v" 2>&1 | tee "$log" || status=1
+    continue
+  fi
+  one_release "$v" >"$log" 2>&1 &
+  pids+=($!) logs+=("$log")
+done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || status=1
+  cat "${logs[$i]}"
 done
 
-if [ ${#failed[@]} -gt 0 ]; then
-  printf 'MLflow matrix failed: %s\n' "${failed[@]}" >&2
+if [ $status -ne 0 ]; then
+  echo "MLflow matrix failed (see FAILED lines above)" >&2
   exit 1
 fi
-echo "MLflow matrix passed: $want"
+echo "MLflow matrix passed: ${releases[*]} (and $pinned, by the whole suite)"
