@@ -28,12 +28,56 @@ type uiTarget struct {
 // and warm (the same page opened again), medians of reps.
 type uiResult struct {
 	Config   string  `json:"config"`
+	Link     string  `json:"link"` // "loopback" or the emulated link
 	Kind     string  `json:"kind"` // cold or warm
 	Ms       float64 `json:"ms"`
 	Bytes    float64 `json:"bytes"`
 	Requests int     `json:"requests"`
 	Reps     int     `json:"reps"`
-	Error    string  `json:"error,omitempty"`
+	// Where the time went (from the page's Resource Timing, ms after the
+	// navigation started): the last script or stylesheet received, the
+	// first API call sent, the last API call answered.
+	FilesMs    float64 `json:"files_ms"`
+	FirstAPIMs float64 `json:"first_api_ms"`
+	LastAPIMs  float64 `json:"last_api_ms"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// timing is what resourceTiming reports.
+type timing struct {
+	Files    float64 `json:"files"`
+	FirstAPI float64 `json:"firstApi"`
+	LastAPI  float64 `json:"lastApi"`
+}
+
+// resourceTiming summarizes the page's Resource Timing entries.
+const resourceTiming = `(() => {
+  const r = performance.getEntriesByType("resource");
+  let files = 0, firstApi = 0, lastApi = 0;
+  for (const e of r) {
+    if (/\/(ajax-api|api|graphql)\//.test(e.name)) {
+      firstApi = firstApi === 0 ? e.startTime : Math.min(firstApi, e.startTime);
+      lastApi = Math.max(lastApi, e.responseEnd);
+    } else if (e.initiatorType === "script" || e.initiatorType === "link" || /\.(js|css)(\?|$)/.test(e.name)) {
+      files = Math.max(files, e.responseEnd);
+    }
+  }
+  return {files, firstApi, lastApi};
+})()`
+
+// link is a network link Chromium emulates (Network.emulateNetworkConditionsByRule):
+// what a user away from the server sees. The zero value is loopback.
+type link struct {
+	Mbps    float64 // download; upload is a fifth of it
+	RTTms   float64
+	Enabled bool
+}
+
+func (l link) String() string {
+	if !l.Enabled {
+		return "loopback"
+	}
+	return fmt.Sprintf("%g Mbit/s, %g ms", l.Mbps, l.RTTms)
 }
 
 // listShown is true once the experiments list shows an experiment of the
@@ -62,9 +106,10 @@ func (m *netMeter) reset() (float64, int) {
 // is cleared and the experiments list is opened in a new tab (cold), then
 // opened again from about:blank (warm). Time runs from the navigation to
 // the list showing an experiment.
-func uiLoads(ctx context.Context, chromium, dir string, t uiTarget, reps int) []uiResult {
+func uiLoads(ctx context.Context, chromium, dir string, t uiTarget, ln link, reps int) []uiResult {
 	fail := func(err error) []uiResult {
-		return []uiResult{{Config: t.key, Kind: "cold", Error: err.Error()}, {Config: t.key, Kind: "warm", Error: err.Error()}}
+		return []uiResult{{Config: t.key, Link: ln.String(), Kind: "cold", Error: err.Error()},
+			{Config: t.key, Link: ln.String(), Kind: "warm", Error: err.Error()}}
 	}
 	profile, err := os.MkdirTemp(dir, "chromium-")
 	if err != nil {
@@ -89,9 +134,12 @@ func uiLoads(ctx context.Context, chromium, dir string, t uiTarget, reps int) []
 		return fail(fmt.Errorf("start chromium: %w", err))
 	}
 	url := t.base + "/#/experiments"
-	var cold, warm []float64
-	var coldB, warmB []float64
-	var coldN, warmN []int
+	type sample struct {
+		ms, bytes float64
+		requests  int
+		tm        timing
+	}
+	var cold, warm []sample
 	for i := -1; i < reps; i++ {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
@@ -100,20 +148,16 @@ func uiLoads(ctx context.Context, chromium, dir string, t uiTarget, reps int) []
 			return fail(fmt.Errorf("clear cache: %w", err))
 		}
 		tab, cancelTab := chromedp.NewContext(bctx)
-		m, err := prepareTab(tab, t)
+		m, err := prepareTab(tab, t, ln)
 		if err != nil {
 			cancelTab()
 			return fail(err)
 		}
-		ms1, b1, n1, err := loadOnce(tab, m, url)
-		if err == nil && i >= 0 {
-			cold, coldB, coldN = append(cold, ms1), append(coldB, b1), append(coldN, n1)
-		}
-		var ms2, b2 float64
-		var n2 int
+		var c, w sample
+		c.ms, c.bytes, c.requests, c.tm, err = loadOnce(tab, m, url)
 		if err == nil {
 			if err = chromedp.Do(tab, chromedp.Navigate("about:blank")); err == nil {
-				ms2, b2, n2, err = loadOnce(tab, m, url)
+				w.ms, w.bytes, w.requests, w.tm, err = loadOnce(tab, m, url)
 			}
 		}
 		cancelTab()
@@ -121,17 +165,32 @@ func uiLoads(ctx context.Context, chromium, dir string, t uiTarget, reps int) []
 			return fail(err)
 		}
 		if i >= 0 {
-			warm, warmB, warmN = append(warm, ms2), append(warmB, b2), append(warmN, n2)
+			cold, warm = append(cold, c), append(warm, w)
 		}
 	}
-	return []uiResult{
-		{Config: t.key, Kind: "cold", Ms: median(cold), Bytes: median(coldB), Requests: medianInt(coldN), Reps: len(cold)},
-		{Config: t.key, Kind: "warm", Ms: median(warm), Bytes: median(warmB), Requests: medianInt(warmN), Reps: len(warm)},
+	summary := func(kind string, ss []sample) uiResult {
+		pick := func(f func(sample) float64) float64 {
+			v := make([]float64, len(ss))
+			for i, s := range ss {
+				v[i] = f(s)
+			}
+			return median(v)
+		}
+		n := make([]int, len(ss))
+		for i, s := range ss {
+			n[i] = s.requests
+		}
+		return uiResult{Config: t.key, Link: ln.String(), Kind: kind, Reps: len(ss), Requests: medianInt(n),
+			Ms: pick(func(s sample) float64 { return s.ms }), Bytes: pick(func(s sample) float64 { return s.bytes }),
+			FilesMs:    pick(func(s sample) float64 { return s.tm.Files }),
+			FirstAPIMs: pick(func(s sample) float64 { return s.tm.FirstAPI }),
+			LastAPIMs:  pick(func(s sample) float64 { return s.tm.LastAPI })}
 	}
+	return []uiResult{summary("cold", cold), summary("warm", warm)}
 }
 
 // prepareTab signs the tab in and starts counting its traffic.
-func prepareTab(tab context.Context, t uiTarget) (*netMeter, error) {
+func prepareTab(tab context.Context, t uiTarget, ln link) (*netMeter, error) {
 	m := &netMeter{}
 	if err := chromedp.Listen(tab, func(ev any) {
 		switch ev := ev.(type) {
@@ -152,6 +211,14 @@ func prepareTab(tab context.Context, t uiTarget) (*netMeter, error) {
 	}
 	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
+	}
+	if ln.Enabled {
+		down := ln.Mbps * 1e6 / 8
+		if _, err := chromedp.Call(tab, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Latency: ln.RTTms, DownloadThroughput: down, UploadThroughput: down / 5}},
+		}); err != nil {
+			return nil, fmt.Errorf("emulate %s: %w", ln, err)
+		}
 	}
 	if len(t.cookies) > 0 {
 		var cs []*network.CookieParam
@@ -175,24 +242,31 @@ func prepareTab(tab context.Context, t uiTarget) (*netMeter, error) {
 }
 
 // loadOnce opens url and waits for the experiments list.
-func loadOnce(tab context.Context, m *netMeter, url string) (ms, bytes float64, requests int, err error) {
+func loadOnce(tab context.Context, m *netMeter, url string) (ms, bytes float64, requests int, tm timing, err error) {
 	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
 	defer cancel()
 	m.reset()
 	start := time.Now()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
-		return 0, 0, 0, fmt.Errorf("open %s: %w", url, err)
+		return 0, 0, 0, tm, fmt.Errorf("open %s: %w", url, err)
 	}
 	if err := waitFor(ctx, listShown); err != nil {
 		body, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 300) : ""`))
 		m.mu.Lock()
 		docs := strings.Join(m.docs, " ")
 		m.mu.Unlock()
-		return 0, 0, 0, fmt.Errorf("experiments list not shown: %w (documents: %s; page: %q)", err, docs, body)
+		return 0, 0, 0, tm, fmt.Errorf("experiments list not shown: %w (documents: %s; page: %q)", err, docs, body)
 	}
 	el := time.Since(start)
 	bytes, requests = m.reset()
-	return float64(el) / 1e6, bytes, requests, nil
+	tm, _ = chromedp.Run(ctx, chromedp.Evaluate[timing](resourceTiming))
+	if os.Getenv("BENCH_UI_DEBUG") != "" {
+		// Every resource: start, first byte, end (ms), bytes, URL.
+		dump, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource")).map(e =>
+			[e.startTime|0, e.responseStart|0, e.responseEnd|0, e.transferSize, e.name.replace(location.origin, "")].join(" ")).join("\n")`))
+		fmt.Fprintf(os.Stderr, "ui %s %.0f ms:\n%s\n", url, float64(el)/1e6, dump)
+	}
+	return float64(el) / 1e6, bytes, requests, tm, nil
 }
 
 // waitFor evaluates expr in the page every 10 ms until it is true. An

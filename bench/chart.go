@@ -59,9 +59,9 @@ func drawChart(r *report, path string) error {
 			return x.value() / base.value() * 100
 		}
 	}
-	page := func(kind string) func(string) float64 {
+	page := func(ln, kind string) func(string) float64 {
 		return func(k string) float64 {
-			base, x := r.ui("a", kind), r.ui(k, kind)
+			base, x := r.ui("a", ln, kind), r.ui(k, ln, kind)
 			if base == nil || x == nil {
 				return -1
 			}
@@ -77,8 +77,12 @@ func drawChart(r *report, path string) error {
 	if r.find("a", "artifact-upload", 1) != nil {
 		groups = append(groups, group{"upload", cell("artifact-upload", 1)}, group{"download", cell("artifact-download", 1)})
 	}
-	if len(r.UI) > 0 {
-		groups = append(groups, group{"ui cold", page("cold")}, group{"ui warm", page("warm")})
+	for _, ln := range r.uiLinks() {
+		name := "lo"
+		if ln != "loopback" {
+			name = "link"
+		}
+		groups = append(groups, group{"ui cold " + name, page(ln, "cold")}, group{"ui warm " + name, page(ln, "warm")})
 	}
 
 	text(img, left, 20, 3, black, "Throughput (UI: page load speed) as % of MLflow alone (a), same run")
@@ -118,7 +122,7 @@ func drawChart(r *report, path string) error {
 		text(img, lx+28, ly, 2, black, lbl)
 		lx += 28 + len(lbl)*12 + 30
 	}
-	text(img, left, h-30, 2, black, fmt.Sprintf("%d CPUS, %d MLFLOW WORKERS, %s CELLS; SEARCH: (A) AND (I) UNFILTERED", r.CPUs, r.Workers, r.Duration))
+	text(img, left, h-30, 2, black, fmt.Sprintf("%d CPUS, %d MLFLOW WORKERS, %s CELLS; SEARCH: (A) AND (I) UNFILTERED; UI LINK: %s", r.CPUs, r.Workers, r.Duration, r.UILink))
 
 	f, err := os.Create(path)
 	if err != nil {

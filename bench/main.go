@@ -50,6 +50,7 @@ type options struct {
 	artifactMB               int
 	concs                    []int
 	configs                  []string // only these configurations (default: all)
+	uiLink                   link     // emulated for the page loads besides loopback
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -83,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.uiReps, "ui-reps", 3, "cold and warm page loads per configuration (0: none)")
 	concs := fs.String("c", "1,16,32", "concurrencies")
 	configs := fs.String("configs", "", "only these configurations, e.g. a,c (default: all)")
+	uiLink := fs.String("ui-link", "50,20", "page loads also over an emulated link: Mbit/s,RTT ms (empty: loopback only)")
 	fs.IntVar(&o.experiments, "experiments", 5000, "experiments in the search workload")
 	fs.IntVar(&o.readable, "readable", 50, "of which the user may read")
 	fs.IntVar(&o.artifactMB, "artifact-mb", 200, "artifact size for upload/download, MiB (0: none)")
@@ -93,6 +95,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *p != "" {
 			*p, _ = filepath.Abs(*p) // the peers run in their own directories
 		}
+	}
+	if *uiLink != "" {
+		mbps, rtt, ok := strings.Cut(*uiLink, ",")
+		var err1, err2 error
+		o.uiLink.Mbps, err1 = strconv.ParseFloat(mbps, 64)
+		o.uiLink.RTTms, err2 = strconv.ParseFloat(rtt, 64)
+		if !ok || err1 != nil || err2 != nil || o.uiLink.Mbps <= 0 || o.uiLink.RTTms < 0 {
+			return fmt.Errorf("bench: -ui-link %q: want Mbit/s,RTT ms like 50,20", *uiLink)
+		}
+		o.uiLink.Enabled = true
 	}
 	if *configs != "" {
 		o.configs = strings.Split(*configs, ",")

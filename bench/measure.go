@@ -39,6 +39,7 @@ type report struct {
 	Skipped       map[string]string `json:"skipped,omitempty"` // configurations that could not run, and why
 	Results       []result          `json:"results"`
 	UI            []uiResult        `json:"ui,omitempty"`
+	UILink        string            `json:"ui_link"`
 	UIReps        int               `json:"ui_reps"`
 	Capacity      *capacityResult   `json:"capacity,omitempty"`
 	micro         string
@@ -54,7 +55,7 @@ var uiOrder = []string{"a", "b", "g", "c", "h", "i"}
 func measure(ctx context.Context, o options, ps *procs, log io.Writer) (*report, error) {
 	rep := &report{Started: time.Now(), CPUs: numCPU(), Workers: o.workers, Duration: o.dur.String(), Concs: o.concs,
 		Experiments: o.experiments, Readable: o.readable, ArtifactMB: o.artifactMB, LoadBefore: loadAvg(),
-		Peers: o.peers, Skipped: map[string]string{}, UIReps: o.uiReps}
+		Peers: o.peers, Skipped: map[string]string{}, UIReps: o.uiReps, UILink: o.uiLink.String()}
 	rep.BusyBefore = busyCPU(2 * time.Second)
 	fmt.Fprintf(log, "bench: machine busy %.2f of %d cores before start (loadavg %s)\n", rep.BusyBefore, rep.CPUs, rep.LoadBefore)
 	if o.micro != "" {
@@ -326,10 +327,13 @@ func measure(ctx context.Context, o options, ps *procs, log io.Writer) (*report,
 			if !ok || !o.want(k) {
 				continue
 			}
-			res := uiLoads(ctx, o.chromium, o.workdir, t, o.uiReps)
-			rep.UI = append(rep.UI, res...)
-			for _, r := range res {
-				fmt.Fprintf(log, "bench: ui %-4s (%s) %7.0f ms %9.0f bytes %3d requests %s\n", r.Kind, k, r.Ms, r.Bytes, r.Requests, truncate(r.Error, 200))
+			for _, ln := range o.uiLinks() {
+				res := uiLoads(ctx, o.chromium, o.workdir, t, ln, o.uiReps)
+				rep.UI = append(rep.UI, res...)
+				for _, r := range res {
+					fmt.Fprintf(log, "bench: ui %-4s (%s) %-16s %7.0f ms %9.0f bytes %3d requests; files done %5.0f ms, API %5.0f → %5.0f ms %s\n",
+						r.Kind, k, r.Link, r.Ms, r.Bytes, r.Requests, r.FilesMs, r.FirstAPIMs, r.LastAPIMs, truncate(r.Error, 200))
+				}
 			}
 		}
 	}
@@ -346,6 +350,16 @@ func measure(ctx context.Context, o options, ps *procs, log io.Writer) (*report,
 	rep.Total = time.Since(rep.Started).Round(time.Second).String()
 	fmt.Fprintf(log, "bench: done in %s; machine busy %.2f cores after (loadavg %s)\n", rep.Total, rep.BusyAfter, rep.LoadAfter)
 	return rep, nil
+}
+
+// uiLinks are the links page loads are measured over: loopback, and the
+// emulated one unless -ui-link is empty.
+func (o options) uiLinks() []link {
+	out := []link{{}}
+	if o.uiLink.Enabled {
+		out = append(out, o.uiLink)
+	}
+	return out
 }
 
 // want reports whether configuration k was asked for (-configs).
