@@ -142,9 +142,15 @@ func TestClientRefusesAmbiguousAnswers(t *testing.T) {
 		call func(*Client, *testing.T) error
 	}{
 		{"exchange sessionJwt twice", `{"keyId":"K1","sessionJwt":"a.b.c","sessionJwt":"d.e.f","expiration":1}`,
-			func(c *Client, t *testing.T) error { _, err := c.ExchangeAccessKey(t.Context(), testAccess, nil); return err }},
+			func(c *Client, t *testing.T) error {
+				_, err := c.ExchangeAccessKey(t.Context(), testAccess, nil)
+				return err
+			}},
 		{"exchange keyId case variant", `{"keyId":"K1","KeyID":"K2","sessionJwt":"a.b.c"}`,
-			func(c *Client, t *testing.T) error { _, err := c.ExchangeAccessKey(t.Context(), testAccess, nil); return err }},
+			func(c *Client, t *testing.T) error {
+				_, err := c.ExchangeAccessKey(t.Context(), testAccess, nil)
+				return err
+			}},
 		{"refresh refreshJwt twice", `{"sessionJwt":"a.b.c","refreshJwt":"x","refreshJwt":"y"}`,
 			func(c *Client, t *testing.T) error { _, err := c.Refresh(t.Context(), testRefresh); return err }},
 		{"me userId twice", `{"userId":"U1","userId":"U2"}`,
@@ -152,7 +158,10 @@ func TestClientRefusesAmbiguousAnswers(t *testing.T) {
 		{"me status case variant", `{"userId":"U1","status":"disabled","Status":"enabled"}`,
 			func(c *Client, t *testing.T) error { _, err := c.Me(t.Context(), testRefresh); return err }},
 		{"user tenant roles twice", `{"user":{"userId":"U1","userTenants":[{"tenantId":"T1","roleNames":[],"roleNames":["admin"]}]}}`,
-			func(c *Client, t *testing.T) error { _, err := c.UserByLoginID(t.Context(), "a@example.com"); return err }},
+			func(c *Client, t *testing.T) error {
+				_, err := c.UserByLoginID(t.Context(), "a@example.com")
+				return err
+			}},
 		{"key boundUserId twice", `{"key":{"id":"K1","status":"active","boundUserId":"U1","boundUserId":"U2"}}`,
 			func(c *Client, t *testing.T) error { _, err := c.AccessKey(t.Context(), "K1"); return err }},
 	}
