@@ -21,6 +21,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/logbuf"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/routepolicy"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -121,6 +122,10 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if cfg.StaticPrefix != "" && redirect == "/" {
 		redirect = cfg.StaticPrefix + "/"
 	}
+	policy, err := routepolicy.New(routepolicy.Options{AssistantSetup: cfg.AssistantSetup})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
@@ -141,6 +146,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		// MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow lets non-admins reach API
 		// routes the classifier does not know.
 		AllowUnknownRoutes: cfg.UnknownRoutes == "allow",
+		AdminOnly:          policy.AdminOnly,
 		AdminUsername:      cfg.AdminUsername,
 		Upstream:           up.url,
 		MaxJSONBodyBytes:   cfg.MaxJSONBodyBytes,

@@ -41,6 +41,7 @@ func startUpstream(cfg *config.Config, secret []byte, environ []string, log *slo
 		Workers:           cfg.MLflowWorkers,
 		BaseEnv:           environ,
 		WorkDir:           workDir,
+		Home:              cfg.MLflowHome,
 		Logger:            log,
 	})
 	if err != nil {

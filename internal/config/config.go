@@ -36,6 +36,9 @@ type Config struct {
 	StaticPrefix     string
 	AssertionSecret  Secret // required in external mode; generated otherwise
 	AdminUsername    string
+	// MLflowHome is the MLflow child's HOME (launcher mode); empty means
+	// <DataDir>/mlflow/home, never the gateway user's own home.
+	MLflowHome string
 
 	// Gateway
 	Host             string
@@ -49,6 +52,7 @@ type Config struct {
 	InsecureCookies  bool // allow non-Secure cookies on a plain-HTTP non-localhost origin
 	MaxJSONBodyBytes int64
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
+	AssistantSetup   string // who may configure MLflow's assistant: "admins" or "users"
 
 	// Audit
 	AuditDatabaseURI string

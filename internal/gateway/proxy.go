@@ -127,9 +127,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 	if a, ok := pr.In.Context().Value(assertionKey{}).(string); ok {
 		pr.Out.Header.Set(assertion.Header, a)
 	}
-	if s.clientIP.IsValid() {
-		pr.Out.Header.Set("X-Forwarded-For", s.clientIP.String())
-	}
+	pr.Out.Header.Set("X-Forwarded-For", forwardedFor(s.clientIP))
 	if u, err := url.Parse(h.originFor(pr.In)); err == nil {
 		pr.Out.Header.Set("X-Forwarded-Proto", u.Scheme)
 		pr.Out.Header.Set("X-Forwarded-Host", u.Host)
@@ -302,6 +300,13 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) 
 		s.reason = "unknown_route"
 		writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this API route is not known to the gateway"})
 		return false
+	}
+	if !id.Admin && h.opts.AdminOnly != nil {
+		if why := h.opts.AdminOnly(rt, strings.TrimPrefix(classify.RawPath(r), h.opts.StaticPrefix)); why != "" {
+			s.reason = why
+			writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this MLflow route is reserved to administrators"})
+			return false
+		}
 	}
 	if rt.Family == classify.FamilyGraphQL && r.Method != http.MethodPost {
 		// MLflow reads GraphQL only from a POST body; anything else ends in
