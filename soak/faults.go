@@ -67,7 +67,7 @@ func schedule(d time.Duration, s *sim, db *tcpProxy, a, b *gateway, gwBin string
 			clear:  func(context.Context) error { db.resume(); return nil }},
 		{name: "replica_restart", what: fmt.Sprintf("replica B stopped with %s, then started again", sigName(replicaSig)), at: scale(36), slack: 2 * time.Second, canary: "replica",
 			inject: func(context.Context) error { b.stop(replicaSig); return nil },
-			clear:  func(ctx context.Context) error { return b.start(ctx, gwBin, time.Minute) }},
+			clear:  func(ctx context.Context) error { return b.start(ctx, gwBin, 4*time.Minute) }},
 		{name: "mlflow_killed", what: "SIGKILL to the MLflow child's process group (replica A's supervisor restarts it)", at: scale(44), slack: 2 * time.Second, canary: "api",
 			inject: func(context.Context) error {
 				pid, _, err := a.mlflowChild()
