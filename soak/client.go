@@ -45,8 +45,9 @@ func newClient(class string, n int, pl *pool, rec *recorder) *client {
 		DisableCompression:  true,
 	}
 	return &client{
-		class:   class,
-		hc:      &http.Client{Transport: tr, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		class: class,
+		// MLflow's own client gives up after 120 s (MLFLOW_HTTP_REQUEST_TIMEOUT).
+		hc:      &http.Client{Transport: tr, Timeout: 120 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		pool:    pl,
 		rec:     rec,
 		cookies: map[string]string{},

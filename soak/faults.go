@@ -17,21 +17,37 @@ type window struct {
 	what     string // how the fault was made, for the report
 	at, dur  time.Duration
 	slack    time.Duration
-	canary   string // which canary tells recovery: "api" (both replicas), "refresh", "exchange", "replica"
+	canary   string // which canary tells recovery: "api" (both replicas), "refresh", "replica", or "audit" (set by the fault itself)
 	start    time.Duration
 	cleared  time.Duration
 	recovery time.Duration
 	inject   func(context.Context) error
 	clear    func(context.Context) error
 	injected bool
+	// measured is closed when a recovery the fault measures itself is
+	// known (nil otherwise).
+	measured chan struct{}
 }
 
-func (w *window) end() time.Duration { return w.cleared + w.recovery + w.slack }
+// end is when failures stop being this fault's. The audit database's
+// recovery (its backlog written) is no reason for a request to fail, so it
+// does not widen the window.
+func (w *window) end() time.Duration {
+	if w.canary == "audit" {
+		return w.cleared + w.slack
+	}
+	return w.cleared + w.recovery + w.slack
+}
 
-func (w *window) contains(t time.Duration) bool { return w.injected && t >= w.start && t <= w.end() }
+// covers reports whether a request that ran from start to end overlapped
+// the window: a request sent just before a fault can be the one waiting on
+// the broken dependency when it breaks.
+func (w *window) covers(start, end time.Duration) bool {
+	return w.injected && start <= w.end() && end >= w.start
+}
 
 // schedule builds the run's faults, spread over d as on the 60 s plan.
-func schedule(d time.Duration, s *sim, db *tcpProxy, a, b *gateway, gwBin string, replicaSig syscall.Signal) []*window {
+func schedule(d time.Duration, s *sim, db *tcpProxy, auditDSN string, rec *recorder, a, b *gateway, gwBin string, replicaSig syscall.Signal) []*window {
 	scale := func(sec float64) time.Duration { return time.Duration(sec / 60 * float64(d)) }
 	descope := func(status, retryAfter, delayMs int, paths ...string) func(context.Context) error {
 		return func(ctx context.Context) error {
@@ -62,9 +78,7 @@ func schedule(d time.Duration, s *sim, db *tcpProxy, a, b *gateway, gwBin string
 			}, clear: clearDescope},
 		{name: "descope_timeouts", what: "refresh and exchange hang 11 s (the gateway gives up at 10 s)", at: scale(24), dur: scale(4), slack: 12 * time.Second, canary: "refresh",
 			inject: descope(0, 0, 11000, auth...), clear: clearDescope},
-		{name: "audit_db_down", what: "every connection to PostgreSQL cut and new ones refused for 5 s", at: scale(30), dur: 5 * time.Second, slack: 2 * time.Second, canary: "api",
-			inject: func(context.Context) error { db.pause(); return nil },
-			clear:  func(context.Context) error { db.resume(); return nil }},
+		auditOutage(scale(30), db, rec, auditDSN),
 		{name: "replica_restart", what: fmt.Sprintf("replica B stopped with %s, then started again", sigName(replicaSig)), at: scale(36), slack: 2 * time.Second, canary: "replica",
 			inject: func(context.Context) error { b.stop(replicaSig); return nil },
 			clear:  func(ctx context.Context) error { return b.start(ctx, gwBin, 4*time.Minute) }},
@@ -77,6 +91,45 @@ func schedule(d time.Duration, s *sim, db *tcpProxy, a, b *gateway, gwBin string
 				return syscall.Kill(-pid, syscall.SIGKILL)
 			}, clear: func(context.Context) error { return nil }},
 	}
+}
+
+// auditOutage cuts the audit database for 5 s. Its recovery is how long
+// after the database came back every request answered during the outage
+// had its audit event stored (the writers' backlog written), read from the
+// database directly.
+func auditOutage(at time.Duration, db *tcpProxy, rec *recorder, dsn string) *window {
+	w := &window{name: "audit_db_down", what: "every connection to PostgreSQL cut and new ones refused for 5 s",
+		at: at, dur: 5 * time.Second, slack: 2 * time.Second, canary: "audit", measured: make(chan struct{})}
+	w.inject = func(context.Context) error { db.pause(); return nil }
+	w.clear = func(ctx context.Context) error {
+		db.resume()
+		var during []string
+		for _, s := range rec.all() {
+			if s.reqID != "" && s.end >= w.start {
+				during = append(during, s.reqID)
+			}
+		}
+		go func() {
+			defer close(w.measured)
+			resumed := time.Now()
+			for time.Since(resumed) < 2*time.Minute {
+				if ids, _, err := auditRequestIDs(ctx, dsn); err == nil {
+					all := true
+					for _, id := range during {
+						all = all && ids[id] > 0
+					}
+					if all {
+						w.recovery = time.Since(resumed)
+						return
+					}
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			w.recovery = 2 * time.Minute
+		}()
+		return nil
+	}
+	return w
 }
 
 func sigName(s syscall.Signal) string {

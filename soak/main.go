@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory and the database")
 	fs.DurationVar(&o.dur, "d", 60*time.Second, "duration of the load")
 	fs.IntVar(&o.clients, "clients", 200, "concurrent clients: 60% browsers, 30% jobs with access keys, 10% attackers")
-	fs.BoolVar(&o.short, "short", false, "the version make test runs: -d 24s -clients 40")
+	fs.BoolVar(&o.short, "short", false, "the version make test runs: -d 24s -clients 40 -workers 2")
 	fs.StringVar(&o.out, "out", "", "markdown file whose soak section is replaced with the results")
 	fs.StringVar(&o.replicaSignal, "replica-signal", "TERM", "how replica B is stopped: TERM (drain, as a rolling restart) or KILL (crash)")
 	fs.IntVar(&o.workers, "workers", 4, "uvicorn workers of the MLflow child")
@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.short {
-		o.dur, o.clients = 24*time.Second, 40
+		o.dur, o.clients, o.workers = 24*time.Second, 40, 2
 	}
 	if o.postgres == "" {
 		return fmt.Errorf("soak: -postgres (or AUDIT_TEST_POSTGRES_DSN) is required")

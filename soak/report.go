@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -60,7 +61,7 @@ func newReport(o options, samples []sample, ws []*window, ids map[string]int, ev
 		if s.failed() {
 			in := false
 			for _, w := range ws {
-				if w.contains(s.start) {
+				if w.covers(s.start, s.end) {
 					r.failedIn[w.name]++
 					in = true
 				}
@@ -175,16 +176,63 @@ func (r *report) print(w io.Writer) {
 			win.name, win.start.Seconds(), win.cleared.Seconds(), win.recovery.Seconds(), r.failedIn[win.name])
 	}
 	fmt.Fprintf(w, "5xx/unanswered outside fault windows: %d\n", len(r.failedOut))
-	for i, s := range r.failedOut {
-		if i == 10 {
-			break
-		}
-		fmt.Fprintf(w, "  t=%.1fs %s %s via %s: %d %s\n", s.start.Seconds(), s.class, s.op, s.gw, s.status, s.err)
+	for _, line := range summarize(r.failedOut) {
+		fmt.Fprintf(w, "  %s\n", line)
 	}
 	for _, name := range []string{"A", "B"} {
 		fmt.Fprintf(w, "replica %s RSS: %.1f MB after setup, %.1f MB peak\n", name, float64(r.idleRSS[name])/1024, float64(r.peakRSS[name])/1024)
 	}
 	fmt.Fprintf(w, "setup %s, total %s\n", r.setup.Round(time.Second), r.total.Round(time.Second))
+}
+
+// summarize groups failures by operation, replica and answer, with the
+// time range they happened in.
+func summarize(ss []sample) []string {
+	type key struct{ op, gw, what string }
+	type agg struct {
+		n        int
+		from, to time.Duration
+	}
+	m := map[key]*agg{}
+	var order []key
+	for _, s := range ss {
+		what := fmt.Sprint(s.status)
+		if s.status == 0 {
+			what = "no answer (" + s.err + ")"
+		}
+		k := key{s.op, s.gw, what}
+		a := m[k]
+		if a == nil {
+			a = &agg{from: s.start}
+			m[k] = a
+			order = append(order, k)
+		}
+		a.n++
+		a.to = s.start
+	}
+	var out []string
+	for _, k := range order {
+		a := m[k]
+		out = append(out, fmt.Sprintf("%d× %s via %s: %s (sent at t=%.1f–%.1fs)", a.n, k.op, k.gw, k.what, a.from.Seconds(), a.to.Seconds()))
+	}
+	return out
+}
+
+// dump writes every sample as one JSON line, for a closer look.
+func (r *report) dump(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, s := range r.samples {
+		if err := enc.Encode(map[string]any{"start_ms": s.start.Milliseconds(), "end_ms": s.end.Milliseconds(), "class": s.class,
+			"op": s.op, "gw": s.gw, "status": s.status, "must_pass": s.exp == mustPass, "request_id": s.reqID, "err": s.err}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *report) writeMarkdown(path string) error {
@@ -210,6 +258,13 @@ func (r *report) writeMarkdown(path string) error {
 	fmt.Fprintf(&b, "| of which without an audit event | %d | 0 |\n", len(r.auditLost))
 	fmt.Fprintf(&b, "| 5xx or unanswered outside fault windows | %d | 0 |\n", len(r.failedOut))
 	fmt.Fprintf(&b, "| 429 to must-pass requests | %d | |\n", r.throttled)
+	if len(r.failedOut) > 0 {
+		b.WriteString("\nOutside the fault windows:")
+		for _, line := range summarize(r.failedOut) {
+			b.WriteString(" " + line + ";")
+		}
+		b.WriteString("\n\n")
+	}
 	for _, name := range []string{"A", "B"} {
 		fmt.Fprintf(&b, "| replica %s RSS after setup / peak | %.0f MB / %.0f MB | peak ≤ %d MB |\n", name, float64(r.idleRSS[name])/1024, float64(r.peakRSS[name])/1024, rssBoundMB)
 	}

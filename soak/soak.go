@@ -195,7 +195,7 @@ func soak(ctx context.Context, o options, ps *procs, stdout io.Writer) (*report,
 	if strings.EqualFold(o.replicaSignal, "KILL") {
 		replicaSig = syscall.SIGKILL
 	}
-	ws := schedule(o.dur, s, db, a, b, o.gwBin, replicaSig)
+	ws := schedule(o.dur, s, db, dsn, rec, a, b, o.gwBin, replicaSig)
 	rec.t0 = time.Now()
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.dur)
 	defer stopLoad()
@@ -272,6 +272,10 @@ func soak(ctx context.Context, o options, ps *procs, stdout io.Writer) (*report,
 	samples := rec.all()
 	sortByStart(samples)
 	for _, w := range ran {
+		if w.measured != nil {
+			<-w.measured // at most 2 minutes after the fault was cleared
+			continue
+		}
 		w.recovery = recoveryOf(w, samples, pl.gws)
 	}
 	rep := newReport(o, samples, ran, ids, events)
@@ -281,6 +285,9 @@ func soak(ctx context.Context, o options, ps *procs, stdout io.Writer) (*report,
 	rep.users = [3]int{nUI, nKey, nAtt}
 	if counts, err := s.counts(context.WithoutCancel(ctx)); err == nil {
 		rep.descope = counts
+	}
+	if err := rep.dump(filepath.Join(o.workdir, "samples.jsonl")); err != nil {
+		return nil, err
 	}
 	return rep, nil
 }

@@ -119,7 +119,7 @@ func setupUI(ctx context.Context, u *uiUser, s *sim, g *gateway, sessionTTL time
 // runUI is a browser session: pages, searches, one run's charts, and now
 // and then a look at someone else's experiment (which must stay closed).
 func runUI(ctx context.Context, u *uiUser) {
-	for think(ctx, 200*time.Millisecond, 900*time.Millisecond) {
+	for think(ctx, 500*time.Millisecond, 2500*time.Millisecond) {
 		switch r := mrand.IntN(100); {
 		case r < 25:
 			u.do(ctx, "ui_search_experiments", mustPass, "POST", "/ajax-api/2.0/mlflow/experiments/search",
@@ -174,7 +174,7 @@ func setupKey(ctx context.Context, k *keyUser, g *gateway) error {
 // runKey is a training job: log-batch, artifact upload and download,
 // registry tags, and now and then a write to someone else's run.
 func runKey(ctx context.Context, k *keyUser) {
-	for think(ctx, 100*time.Millisecond, 600*time.Millisecond) {
+	for think(ctx, 300*time.Millisecond, 1500*time.Millisecond) {
 		k.mu.Lock()
 		k.n++
 		n := k.n
@@ -247,7 +247,7 @@ func (k *keyUser) someArtifact() (string, string, bool) {
 // runAttacker sends credentials that must fail, and a valid session at an
 // experiment that is not the attacker's.
 func runAttacker(ctx context.Context, a *attacker) {
-	for think(ctx, 300*time.Millisecond, 900*time.Millisecond) {
+	for think(ctx, 500*time.Millisecond, 1500*time.Millisecond) {
 		if mrand.IntN(4) == 0 {
 			a.mu.Lock()
 			a.bearer = a.own
