@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,7 @@ type canaries struct {
 	apiExpID   string
 	apiKey     string
 	boundUser  string
-	nextSource int
+	nextSource atomic.Int64
 }
 
 func (c *canaries) run(ctx context.Context, gws []*gateway) {
@@ -34,7 +35,7 @@ func (c *canaries) run(ctx context.Context, gws []*gateway) {
 	go c.exchangeLoop(ctx)
 }
 
-func (c *canaries) source() int { c.nextSource++; return c.nextSource }
+func (c *canaries) source() int { return int(c.nextSource.Add(1)) }
 
 func (c *canaries) refreshLoop(ctx context.Context) {
 	cl := newClient("canary_refresh", c.source(), c.pl, c.rec)
@@ -51,9 +52,12 @@ func (c *canaries) refreshLoop(ctx context.Context) {
 	}
 }
 
+// exchangeLoop uses a new key from a new address each time, as a fleet of
+// CI runners would: one address exchanging a new key four times a second
+// is what the gateway's per-address limit of unseen keys is for.
 func (c *canaries) exchangeLoop(ctx context.Context) {
-	cl := newClient("canary_exchange", c.source(), c.pl, c.rec)
 	for think(ctx, 240*time.Millisecond, 260*time.Millisecond) {
+		cl := newClient("canary_exchange", c.source(), c.pl, c.rec)
 		var key struct {
 			KeyID  string `json:"keyId"`
 			Secret string `json:"secret"`
@@ -61,10 +65,9 @@ func (c *canaries) exchangeLoop(ctx context.Context) {
 		if err := c.s.call(ctx, "POST", "/sim/access-keys", map[string]any{"name": "canary", "boundUserId": c.boundUser, "ttlSeconds": 600}, &key); err != nil {
 			continue
 		}
-		cl.mu.Lock()
 		cl.bearer = "Bearer " + key.Secret
-		cl.mu.Unlock()
 		cl.do(ctx, "canary_exchange", mustPass, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", nil, "")
+		cl.hc.CloseIdleConnections()
 	}
 }
 

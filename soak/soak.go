@@ -202,7 +202,8 @@ func soak(ctx context.Context, o options, ps *procs, stdout io.Writer) (*report,
 	canaryCtx, stopCanaries := context.WithCancel(ctx)
 	defer stopCanaries()
 	cn := &canaries{s: s, rec: rec, pl: pl, sessionCk: sessionCk, refreshCk: refreshCk, apiExpID: cexp.ExperimentID,
-		apiKey: canaryKey.Secret, boundUser: canaryUser.ID, nextSource: 4000}
+		apiKey: canaryKey.Secret, boundUser: canaryUser.ID}
+	cn.nextSource.Store(4000)
 	cn.run(canaryCtx, pl.gws)
 	logf("load: %d clients for %s", o.clients, o.dur)
 	var wg sync.WaitGroup
