@@ -81,7 +81,7 @@ func schedule(d time.Duration, s *sim, db *tcpProxy, auditDSN string, rec *recor
 		auditOutage(scale(30), db, rec, auditDSN),
 		{name: "replica_restart", what: fmt.Sprintf("replica B stopped with %s, then started again", sigName(replicaSig)), at: scale(36), slack: 2 * time.Second, canary: "replica",
 			inject: func(context.Context) error { b.stop(replicaSig); return nil },
-			clear:  func(ctx context.Context) error { return b.start(ctx, gwBin, 4*time.Minute) }},
+			clear:  func(ctx context.Context) error { return restart(ctx, b, gwBin) }},
 		{name: "mlflow_killed", what: "SIGKILL to the MLflow child's process group (replica A's supervisor restarts it)", at: scale(44), slack: 2 * time.Second, canary: "api",
 			inject: func(context.Context) error {
 				pid, _, err := a.mlflowChild()
@@ -90,6 +90,24 @@ func schedule(d time.Duration, s *sim, db *tcpProxy, auditDSN string, rec *recor
 				}
 				return syscall.Kill(-pid, syscall.SIGKILL)
 			}, clear: func(context.Context) error { return nil }},
+	}
+}
+
+// restart starts g again as a process supervisor (systemd, Kubernetes)
+// would: a replica that exits at start (it does while its database is
+// unreachable: it could not know who signed out) is started again a second
+// later, for up to 4 minutes.
+func restart(ctx context.Context, g *gateway, bin string) error {
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		err := g.start(ctx, bin, time.Until(deadline))
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		if g.proc().exited() == nil {
+			return err // not an exit: it never became ready
+		}
+		time.Sleep(time.Second)
 	}
 }
 
