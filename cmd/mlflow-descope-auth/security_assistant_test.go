@@ -158,6 +158,40 @@ func TestSecurityAssistant(t *testing.T) {
 			}
 		})
 	}
+	// The other FastAPI-native families: MLflow's own checks decide, as
+	// docs/security.md says, and the gateway adds nothing (a routepolicy
+	// that reserved them would turn these into the gateway's 403).
+	t.Run("other_fastapi_families", func(t *testing.T) {
+		bob := func(method, target string, body []byte, extra ...hdr) resp {
+			return e.raw(method, target, append(append([]hdr{bearer(e.bob.session)}, jsonIf(body)...), extra...), body)
+		}
+		notGateway := func(r resp) bool { return !strings.Contains(string(r.body), "reserved to administrators") }
+		// Jobs: any signed-in user may call; the launcher turned execution off.
+		if r := bob("POST", "/ajax-api/3.0/jobs/", []byte(`{"job_name":"soak","params":{}}`)); r.status < 400 || !notGateway(r) {
+			t.Errorf("job submission: %s; want MLflow's refusal", r)
+		}
+		if r := bob("POST", "/ajax-api/3.0/jobs/search", []byte(`{}`)); r.status != http.StatusOK {
+			t.Errorf("job search: %s", r)
+		}
+		// OTLP: creating traces needs more than READ on the experiment.
+		otlp := []hdr{{"Content-Type", "application/x-protobuf"}, {"X-Mlflow-Experiment-Id", d.expID}}
+		if r := e.raw("POST", "/v1/traces", append([]hdr{bearer(e.bob.session)}, otlp...), []byte{}); r.status != http.StatusForbidden || !notGateway(r) {
+			t.Errorf("bob exporting traces into alice's experiment: %s; want MLflow's 403", r)
+		}
+		if r := e.raw("POST", "/v1/traces", append([]hdr{bearer(e.alice.session)}, otlp...), []byte{}); r.status == http.StatusForbidden || r.status == http.StatusUnauthorized {
+			t.Errorf("alice exporting traces into her experiment: %s", r)
+		}
+		// AI gateway: an endpoint bob may not use (here: none exists).
+		if r := bob("POST", "/gateway/mlflow/v1/chat/completions", []byte(`{"model":"nope","messages":[{"role":"user","content":"hi"}]}`)); r.status < 400 || !notGateway(r) {
+			t.Errorf("AI gateway: %s; want MLflow's refusal", r)
+		}
+		// MCP registry and server info: readable by any signed-in user.
+		for _, target := range []string{"/api/3.0/mlflow/mcp-servers", "/ajax-api/3.0/mlflow/server-info"} {
+			if r := bob("GET", target, nil); r.status != http.StatusOK {
+				t.Errorf("GET %s: %s", target, r)
+			}
+		}
+	})
 	if after, err := os.ReadFile(configFile); err != nil || string(after) != string(before) {
 		t.Errorf("the assistant's configuration changed: %s (%v)", after, err)
 	}
