@@ -31,6 +31,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/routepolicy"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/usersync"
 )
@@ -228,6 +229,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if cfg.StaticPrefix != "" && redirect == "/" {
 		redirect = cfg.StaticPrefix + "/"
 	}
+	routes, err := routepolicy.New(routepolicy.Options{AssistantSetup: cfg.AssistantSetup})
+	if err != nil {
+		return nil, err
+	}
 	a.handler, err = gateway.New(gateway.Options{
 		LocalOrigins:    localOrigins(a.ln.Addr()),
 		ProjectID:       cfg.ProjectID,
@@ -247,6 +252,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		// MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow lets non-admins reach API
 		// routes the classifier does not know.
 		AllowUnknownRoutes: cfg.UnknownRoutes == "allow",
+		AdminOnly:          routes.AdminOnly,
 		AdminUsername:      cfg.AdminUsername,
 		Upstream:           a.up.url,
 		UpstreamTransport:  deps.MLflowTransport,

@@ -41,6 +41,9 @@ type Config struct {
 	StaticPrefix     string
 	AssertionSecret  Secret // required in external mode; generated otherwise
 	AdminUsername    string
+	// MLflowHome is the MLflow child's HOME (launcher mode); empty means
+	// <DataDir>/mlflow/home, never the gateway user's own home.
+	MLflowHome string
 
 	// Gateway
 	Host             string
@@ -54,6 +57,7 @@ type Config struct {
 	InsecureCookies  bool // allow non-Secure cookies on a plain-HTTP non-localhost origin
 	MaxJSONBodyBytes int64
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
+	AssistantSetup   string // who may configure MLflow's assistant: "admins" or "users"
 
 	// Audit
 	AuditDatabaseURI string

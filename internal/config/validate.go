@@ -122,6 +122,9 @@ func (c *Config) Validate() []error {
 	if c.UnknownRoutes != "deny" && c.UnknownRoutes != "allow" {
 		bad("MLFLOW_DESCOPE_UNKNOWN_ROUTES", "%q must be deny or allow", c.UnknownRoutes)
 	}
+	if c.AssistantSetup != "admins" && c.AssistantSetup != "users" {
+		bad("MLFLOW_DESCOPE_ASSISTANT_SETUP", "%q must be admins or users", c.AssistantSetup)
+	}
 	if c.DataDir == "" {
 		bad("MLFLOW_DESCOPE_DATA_DIR", "must not be empty")
 	}

@@ -77,6 +77,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sim/roles", s.simCreateRole)
 	mux.HandleFunc("POST /sim/tenants", s.simCreateTenant)
 	mux.HandleFunc("POST /sim/tokens", s.simMint)
+	mux.HandleFunc("POST /sim/tokens/raw", s.simSignRaw)
 	mux.HandleFunc("POST /sim/access-keys", s.simCreateKey)
 	mux.HandleFunc("POST /sim/access-keys/{id}/deactivate", s.simKeyStatus(KeyInactive))
 	mux.HandleFunc("POST /sim/access-keys/{id}/activate", s.simKeyStatus(KeyActive))

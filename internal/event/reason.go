@@ -64,6 +64,9 @@ const (
 
 	// The request names a workspace of a tenant the caller is not in.
 	ReasonWorkspaceDenied Reason = "workspace_denied"
+	// A route reserved to admins beyond MLflow's RBAC (internal/routepolicy):
+	// the assistant's setup.
+	ReasonAssistantSetup Reason = "assistant_setup"
 	// An API route the classifier does not know, from a non-admin.
 	ReasonUnknownRoute Reason = "unknown_route"
 	// A GraphQL query not sent with POST.

@@ -119,6 +119,10 @@ type Options struct {
 	// AllowUnknownRoutes lets non-admins reach API routes the classifier
 	// does not know (default: refused).
 	AllowUnknownRoutes bool
+	// AdminOnly names routes reserved to admins beyond MLflow's RBAC (see
+	// internal/routepolicy): a non-empty reason refuses a non-admin with 403.
+	// path is the raw path without StaticPrefix. nil: none.
+	AdminOnly func(rt classify.Route, path string) event.Reason
 
 	// Who callers are: Descope tokens, the Descope API for sign-in and
 	// sign-out, browser sessions, access keys (nil: not accepted), and the
