@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -34,6 +35,7 @@ func TestDefaults(t *testing.T) {
 		{"backend", c.BackendStoreURI, "sqlite:///mlflow.db"},
 		{"artifacts", c.ArtifactRoot, "./mlartifacts"},
 		{"listen", c.ListenAddr(), "127.0.0.1:5000"},
+		{"self-service keys", fmt.Sprint(c.SelfServiceKeys, c.MaxKeysPerUser, c.MaxKeyExpiry), "true 10 2160h0m0s"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -102,6 +104,10 @@ func TestProblems(t *testing.T) {
 		{"public url with path", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_PUBLIC_URL=https://mlflow.example/x"}, []string{"MLFLOW_DESCOPE_PUBLIC_URL"}},
 		{"several at once", nil, []string{"DESCOPE_DEFAULT_PERMISSION=ALL", "MLFLOW_DESCOPE_LOG_FORMAT=xml"}, []string{"DESCOPE_PROJECT_ID", "DESCOPE_DEFAULT_PERMISSION", "MLFLOW_DESCOPE_LOG_FORMAT"}},
 		{"unknown flag", []string{"--nope"}, []string{"DESCOPE_PROJECT_ID=P2x1"}, []string{"flags"}},
+		{"too many keys per user", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_MAX_KEYS_PER_USER=0"}, []string{"MLFLOW_DESCOPE_MAX_KEYS_PER_USER"}},
+		{"keys per user not a number", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_MAX_KEYS_PER_USER=ten"}, []string{"MLFLOW_DESCOPE_MAX_KEYS_PER_USER"}},
+		{"key expiry under a day", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_MAX_KEY_EXPIRY=1h"}, []string{"MLFLOW_DESCOPE_MAX_KEY_EXPIRY"}},
+		{"self-service not a bool", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_SELF_SERVICE_KEYS=maybe"}, []string{"MLFLOW_DESCOPE_SELF_SERVICE_KEYS"}},
 		{"missing config file", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_CONFIG=absent.env"}, []string{"absent.env"}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 var (
@@ -97,6 +98,12 @@ func (c *Config) Validate() []error {
 	}
 	if c.DataDir == "" {
 		bad("MLFLOW_DESCOPE_DATA_DIR", "must not be empty")
+	}
+	if c.MaxKeysPerUser < 1 || c.MaxKeysPerUser > 1000 {
+		bad("MLFLOW_DESCOPE_MAX_KEYS_PER_USER", "%d must be between 1 and 1000", c.MaxKeysPerUser)
+	}
+	if c.MaxKeyExpiry < 24*time.Hour || c.MaxKeyExpiry > 3650*24*time.Hour {
+		bad("MLFLOW_DESCOPE_MAX_KEY_EXPIRY", "%s must be between 24h and 87600h (ten years)", c.MaxKeyExpiry)
 	}
 	return errs
 }
