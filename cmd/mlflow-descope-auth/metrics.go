@@ -18,12 +18,13 @@ import (
 
 // newAdminPages builds the admin pages over the audit store. Explain and
 // the sync status are added by the components that provide them.
-func newAdminPages(cfg *config.Config, t *telemetry, log *slog.Logger, explain admin.ExplainFunc, syncStatus func() any) (http.Handler, error) {
+func newAdminPages(cfg *config.Config, t *telemetry, log *slog.Logger, explain admin.ExplainFunc, syncStatus func() any, keys admin.KeyManager) (http.Handler, error) {
 	return admin.New(admin.Options{
 		Audit:      t.store,
 		Prefix:     cfg.StaticPrefix,
 		Explain:    explain,
 		SyncStatus: syncStatus,
+		Keys:       keys,
 		Logger:     log.With("component", "admin"),
 	})
 }

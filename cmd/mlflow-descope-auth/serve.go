@@ -109,7 +109,11 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	if err := tel.addCaches(verifier, keyAuth, prov, up); err != nil {
 		return err
 	}
-	adminPages, err := newAdminPages(cfg, tel, log, prov.explain, prov.syncStatus)
+	selfService, err := newSelfService(ctx, cfg, dc, keyAuth, tel, log)
+	if err != nil {
+		return err
+	}
+	adminPages, err := newAdminPages(cfg, tel, log, prov.explain, prov.syncStatus, selfService)
 	if err != nil {
 		return err
 	}
@@ -158,6 +162,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 		KeysReady:          keys.Ready,
 		MappingReady:       prov.mappingReady,
 		Logger:             log.With("component", "gateway"),
+		SelfService:        selfService.Handler(),
 	})
 	if err != nil {
 		ln.Close()
@@ -175,6 +180,7 @@ func serve(ctx context.Context, cfg *config.Config, environ []string, stdout, st
 	tel.started(cfg)
 	g.Go(func() error { return keys.Run(gctx) })
 	g.Go(func() error { return deny.Run(gctx) })
+	g.Go(func() error { return selfService.Run(gctx) })
 	g.Go(func() error { return prov.run(gctx, up) })
 	// MLflow outlives the HTTP server's drain: requests in flight at SIGTERM
 	// still reach it. It stops once the server has shut down.

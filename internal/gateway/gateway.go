@@ -129,6 +129,11 @@ type Options struct {
 	MappingReady func() bool
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// SelfService serves {prefix}/auth/keys, {prefix}/auth/cli/… and
+	// {prefix}/auth/device… with the identity, if any (see IdentityFrom,
+	// OriginFrom); nil: those paths do not exist.
+	SelfService http.Handler
 }
 
 // Limits are the gateway's abuse limits. Each limiter is keyed by client IP

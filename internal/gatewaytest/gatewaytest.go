@@ -37,6 +37,9 @@ type Options struct {
 	Observer    gateway.Observer
 	Admin       http.Handler
 	AdminFlowID string
+	// SelfService, if set, builds the self-service handler from the
+	// gateway's parts (g.Descope, g.Keys, g.URL is not known yet).
+	SelfService func(g *Gateway) http.Handler
 	// OnExchange is passed to the access-key authenticator.
 	OnExchange func(keyID string, err error)
 	// DescopeTransport wraps the descope client's transport.
@@ -57,6 +60,7 @@ type Gateway struct {
 	URL      string
 	Verifier *descope.Verifier
 	Keys     *accesskey.Authenticator
+	Descope  *descope.Client
 	// Upstream counts the requests that reached the fake MLflow.
 	Upstream atomic.Int64
 }
@@ -104,7 +108,7 @@ func New(tb testing.TB, o Options) *Gateway {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := &Gateway{Sim: sim, Verifier: verifier, Keys: ak}
+	g := &Gateway{Sim: sim, Verifier: verifier, Keys: ak, Descope: dc}
 	up := g.fakeMLflow(o.UpstreamDelay)
 	var upURL *url.URL
 	var transport http.RoundTripper
@@ -120,6 +124,10 @@ func New(tb testing.TB, o Options) *Gateway {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv := httptest.NewUnstartedServer(nil)
+	var self http.Handler
+	if o.SelfService != nil {
+		self = o.SelfService(g)
+	}
 	h, err := gateway.New(gateway.Options{
 		LocalOrigins:      []string{"http://" + srv.Listener.Addr().String()},
 		ProjectID:         sim.ProjectID(),
@@ -140,6 +148,7 @@ func New(tb testing.TB, o Options) *Gateway {
 		Admin:             o.Admin,
 		KeysReady:         keys.Ready,
 		Logger:            o.Logger,
+		SelfService:       self,
 	})
 	if err != nil {
 		tb.Fatalf("gateway.New: %v", err)
