@@ -32,7 +32,6 @@ func createKey(t *testing.T, c *client, name string, days int, ips string) strin
 	return m[1]
 }
 
-
 // boundKeys lists the simulator's keys bound to userID.
 func boundKeys(t *testing.T, e *env, userID string) []descope.AccessKey {
 	t.Helper()
