@@ -181,8 +181,12 @@ func (s *Service) redeemLoopback(w http.ResponseWriter, r *http.Request) {
 	hash := hashCode(req.Code)
 	g, err := s.store.get(ctx, hash)
 	refused := func(reason, msg string, userID string) {
-		s.record(r, audit.Event{Action: audit.ActionCLILogin, Outcome: audit.OutcomeFailure, Reason: reason,
-			Actor: audit.Actor{UserID: userID, Username: userID}, Details: map[string]string{"client_name": g.ClientName}})
+		e := audit.Event{Action: audit.ActionCLILogin, Outcome: audit.OutcomeFailure, Reason: reason,
+			Actor: audit.Actor{UserID: userID, Username: userID}}
+		if g.ClientName != "" {
+			e.Details = map[string]string{"client_name": g.ClientName}
+		}
+		s.record(r, e)
 		s.fail(w, r, invalidGrant(msg))
 	}
 	switch {
