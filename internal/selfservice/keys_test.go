@@ -59,6 +59,11 @@ func TestKeyLifecycle(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
 		t.Errorf("CSP %q: want no script at all", csp)
 	}
+	// Under no-referrer, browsers post the page's forms with "Origin: null"
+	// and the gateway refuses them as cross-site (found in Chromium).
+	if rp := resp.Header.Get("Referrer-Policy"); rp != "same-origin" {
+		t.Errorf("Referrer-Policy %q, want same-origin", rp)
+	}
 	secret := createKey(t, alice, "laptop notebooks", 7, "127.0.0.1, 10.0.0.0/8")
 
 	keys := boundKeys(t, e, "U2alice")

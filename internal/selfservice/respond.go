@@ -149,7 +149,10 @@ func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, nam
 	h.Set("Content-Security-Policy", csp(formTargets...))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" with the page's form posts, which the gateway's
+	// cross-site rule (rightly) refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
