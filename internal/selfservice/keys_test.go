@@ -3,7 +3,10 @@ package selfservice_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -353,5 +356,72 @@ func TestDisabledUserGetsNoKey(t *testing.T) {
 	}
 	if n := len(boundKeys(t, e, "U2alice")); n != 0 {
 		t.Errorf("disabled user got %d keys", n)
+	}
+}
+
+// TestUnderPathPrefix: with MLflow under a prefix, every page, link, form
+// and redirect stays under it.
+func TestUnderPathPrefix(t *testing.T) {
+	t.Parallel()
+	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2SelfServicePrefix0001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	if err := sim.CreateUser(descopesim.User{ID: "U2p", LoginIDs: []string{"p@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: descope.Secret(sim.ManagementKey())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedIn := true
+	svc := newService(t, filepath.Join(t.TempDir(), "db"), dc, nil, &clock{}, &recorder{}, func(o *selfservice.Options) {
+		o.Prefix = "/mlflow"
+		o.CurrentUser = func(*http.Request) (selfservice.User, bool) {
+			return selfservice.User{ID: "U2p", LoginID: "p@example.com", Browser: true}, signedIn
+		}
+		o.ClientIP = func(*http.Request) netip.Addr { return netip.MustParseAddr("192.0.2.1") }
+		o.Origin = func(*http.Request) string { return "https://ml.example" }
+	})
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	c := &client{t: t, base: srv.URL, c: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	resp, body := c.get("/mlflow/auth/keys")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("keys page: %d", resp.StatusCode)
+	}
+	for _, want := range []string{`href="/mlflow/auth/keys/static/selfservice.css"`, `action="/mlflow/auth/keys"`, "login https://ml.example/mlflow"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("keys page lacks %s", want)
+		}
+	}
+	if resp, _ := c.get("/mlflow/auth/keys/static/selfservice.css"); resp.StatusCode != http.StatusOK {
+		t.Errorf("stylesheet: %d", resp.StatusCode)
+	}
+	resp, body = c.post("/mlflow/auth/keys", url.Values{"name": {"p"}, "expires_days": {"7"}})
+	m := secretPattern.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "MLFLOW_TRACKING_URI=https://ml.example/mlflow") {
+		t.Fatalf("create under the prefix: %d\n%s", resp.StatusCode, body)
+	}
+	keys, _ := dc.SearchAccessKeys(context.Background(), descope.AccessKeySearch{BoundUserID: "U2p"})
+	if len(keys) != 1 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	resp, _ = c.post("/mlflow/auth/keys/"+keys[0].ID+"/revoke", nil)
+	if loc := resp.Header.Get("Location"); loc != "/mlflow/auth/keys?revoked=1" {
+		t.Errorf("revoke redirects to %q", loc)
+	}
+	resp, out := c.api("/mlflow/auth/device/code", map[string]string{"client_name": "x"})
+	if resp.StatusCode != http.StatusOK || out["verification_uri"] != "https://ml.example/mlflow/auth/device" {
+		t.Errorf("device code under the prefix: %d %v", resp.StatusCode, out)
+	}
+	signedIn = false
+	resp, _ = c.get("/mlflow/auth/keys")
+	if loc := resp.Header.Get("Location"); loc != "/mlflow/auth/login?next=%2Fmlflow%2Fauth%2Fkeys" {
+		t.Errorf("signed out: Location %q", loc)
+	}
+	if resp, _ := c.get("/auth/keys"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("outside the prefix: %d", resp.StatusCode)
 	}
 }
