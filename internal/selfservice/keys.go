@@ -66,7 +66,7 @@ func sortKeys(keys []Key) {
 
 // AllKeys lists every access key of the project, for the admin page.
 func (s *Service) AllKeys(ctx context.Context) ([]Key, error) {
-	if p := s.available(); p != nil {
+	if p := s.manageable(); p != nil {
 		return nil, p
 	}
 	all, err := s.opts.Descope.SearchAccessKeys(ctx, descope.AccessKeySearch{})
@@ -82,10 +82,11 @@ func (s *Service) AllKeys(ctx context.Context) ([]Key, error) {
 	return out, nil
 }
 
-// Unavailable says why keys cannot be listed or made ("" when they can),
-// for the admin page.
+// Unavailable says why keys cannot be listed or revoked ("" when they can),
+// for the admin page. Turning self-service off does not take this from
+// admins.
 func (s *Service) Unavailable() string {
-	if p := s.available(); p != nil {
+	if p := s.manageable(); p != nil {
 		return p.msg
 	}
 	return ""
@@ -176,7 +177,11 @@ func (s *Service) makeKeyOnce(ctx context.Context, r *http.Request, k *newKey) (
 // one at once, the others within revocationInterval. owner is the user who
 // must own the key, or "" for an admin.
 func (s *Service) revoke(ctx context.Context, r *http.Request, by User, keyID, owner string) (*descope.AccessKey, error) {
-	if p := s.available(); p != nil {
+	p := s.manageable()
+	if owner != "" {
+		p = s.available()
+	}
+	if p != nil {
 		return nil, p
 	}
 	notFound := &problem{status: http.StatusNotFound, code: "RESOURCE_DOES_NOT_EXIST", msg: "There is no such access key."}
@@ -261,11 +266,15 @@ func (s *Service) showKeysPage(w http.ResponseWriter, r *http.Request, u User, s
 		return
 	}
 	if s.opts.LastUsed != nil {
+		// A convenience: bounded as a whole, so a slow audit log delays the
+		// page by a few seconds at most ("not known" then).
+		lctx, lcancel := context.WithTimeout(ctx, 3*time.Second)
 		for i := range keys {
-			if t, ok := s.opts.LastUsed(ctx, keys[i].ID, keys[i].Created); ok {
+			if t, ok := s.opts.LastUsed(lctx, keys[i].ID, keys[i].Created); ok {
 				keys[i].LastUsed = t
 			}
 		}
+		lcancel()
 	}
 	d.Keys = keys
 	s.render(w, r, status, "keys.html", page{Title: "My access keys", User: u, Data: d})

@@ -310,13 +310,18 @@ func TestWithoutManagementKeyOrDisabled(t *testing.T) {
 		name string
 		o    envOptions
 		want string
+		// adminCan: the admin page still lists and revokes keys.
+		adminCan bool
 	}{
-		{"no management key", envOptions{wrap: func(dc *descope.Client) selfservice.Descope { return noManagementKey{dc} }}, "DESCOPE_MANAGEMENT_KEY"},
-		{"disabled", envOptions{edit: func(o *selfservice.Options) { o.Disabled = true }}, "turned off"},
+		{"no management key", envOptions{wrap: func(dc *descope.Client) selfservice.Descope { return noManagementKey{dc} }}, "DESCOPE_MANAGEMENT_KEY", false},
+		{"disabled", envOptions{edit: func(o *selfservice.Options) { o.Disabled = true }}, "turned off", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, tc.o)
+			if _, err := e.svc.AllKeys(context.Background()); (err == nil) != tc.adminCan || (e.svc.Unavailable() == "") != tc.adminCan {
+				t.Errorf("admin listing: err %v, Unavailable %q; want possible=%v", err, e.svc.Unavailable(), tc.adminCan)
+			}
 			e.user(t, "U2alice")
 			alice := e.browser(t, "U2alice")
 			resp, body := alice.get("/auth/keys")

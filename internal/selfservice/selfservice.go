@@ -309,11 +309,17 @@ func (s *Service) applyRevocations(ctx context.Context, since time.Time) error {
 
 // available says why keys cannot be made right now, or nil.
 func (s *Service) available() *problem {
-	switch {
-	case s.opts.Disabled:
+	if s.opts.Disabled {
 		return &problem{status: http.StatusNotImplemented, code: "FEATURE_DISABLED",
 			msg: "Self-service access keys are turned off on this MLflow gateway (MLFLOW_DESCOPE_SELF_SERVICE_KEYS). Ask your MLflow administrator for a key."}
-	case !s.opts.Descope.HasManagementKey():
+	}
+	return s.manageable()
+}
+
+// manageable says why keys cannot be listed or deleted at all (the admin
+// page needs only this), or nil.
+func (s *Service) manageable() *problem {
+	if !s.opts.Descope.HasManagementKey() {
 		return &problem{status: http.StatusNotImplemented, code: "FEATURE_DISABLED",
 			msg: "Personal access keys need a Descope management key on the MLflow gateway (DESCOPE_MANAGEMENT_KEY), and none is configured. Ask your MLflow administrator."}
 	}
