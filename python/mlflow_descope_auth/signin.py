@@ -173,6 +173,10 @@ class _Callback:
 
 def _handler(cb: _Callback) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
+        # A local program that connects and says nothing cannot hold the
+        # listener (it serves one request at a time) for long.
+        timeout = 10
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             u = urllib.parse.urlsplit(self.path)
             if u.path != _CALLBACK_PATH or cb.done.is_set():
