@@ -55,6 +55,11 @@ type Config struct {
 	MaxJSONBodyBytes int64
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
 
+	// Self-service access keys (/auth/keys, sign-in from code)
+	SelfServiceKeys bool
+	MaxKeysPerUser  int
+	MaxKeyExpiry    time.Duration
+
 	// Audit
 	AuditDatabaseURI string
 	AuditRetention   time.Duration
