@@ -1,9 +1,9 @@
 // Package app builds the whole gateway from its configuration — the Descope
 // client and signing keys, sessions, access keys, the policy and
 // provisioning, MLflow (supervised or external), audit, the block list,
-// metrics, the admin pages and the HTTP server — in one place, New, and runs
-// it. The command (internal/cli) and every test harness use it, so each test
-// runs production's rules.
+// metrics, self-service keys, the admin pages and the HTTP server — in one
+// place, New, and runs it. The command (internal/cli) and every test harness
+// use it, so each test runs production's rules.
 package app
 
 import (
@@ -32,6 +32,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/routepolicy"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/selfservice"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/usersync"
 )
@@ -71,6 +72,10 @@ type Deps struct {
 	// AdminOptions, if set, may change the admin pages' options before they
 	// are built (tests: a seeded store, stand-in explain and sync status).
 	AdminOptions func(*admin.Options)
+	// SelfServiceOptions, if set, may change the self-service options
+	// before the service is built (tests: a clock, limits, a Descope that
+	// misbehaves).
+	SelfServiceOptions func(*selfservice.Options)
 }
 
 // App is a built gateway: Handler serves it, Run runs it and its
@@ -89,7 +94,8 @@ type App struct {
 	up       *upstream
 	policy   *provision.Policy
 	syncer   *usersync.Syncer // nil without a management key or interval
-	stopping []func()         // undone by Close, last first
+	self     *selfservice.Service
+	stopping []func() // undone by Close, last first
 }
 
 // assertionTTL only has to cover the hop from the gateway to MLflow.
@@ -209,6 +215,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err := a.tel.addCaches(verifier, a.keyAuth, prov.provisioner, a.up); err != nil {
 		return nil, err
 	}
+	a.self, err = a.newSelfService(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
 	adminPages, err := a.newAdminPages()
 	if err != nil {
 		return nil, err
@@ -266,6 +276,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		Signer:             signer,
 		Events:             a.tel.sink,
 		Admin:              adminPages,
+		SelfService:        a.self.Handler(),
 		Ready:              a.up.ready,
 		KeysReady:          a.keys.Ready,
 		MappingReady:       a.policy.MappingApplied,
@@ -284,7 +295,8 @@ func (a *App) Handler() http.Handler { return a.handler }
 func (a *App) Addr() net.Addr { return a.ln.Addr() }
 
 // Run serves the gateway and runs its background work — Descope's keys,
-// the block list, the role mapping and the sync job, the metrics listener,
+// the block list, revocations of self-service keys on other replicas, the
+// role mapping and the sync job, the metrics listener,
 // audit retention, and the supervised MLflow — under one errgroup until ctx
 // is cancelled; then it drains requests (30 s at most) and stops MLflow.
 // It returns nil after a clean shutdown. Call Close afterwards.
@@ -301,6 +313,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.tel.started(cfg, a.deps.Version)
 	g.Go(func() error { return a.keys.Run(gctx) })
 	g.Go(func() error { return a.deny.Run(gctx) })
+	g.Go(func() error { return a.self.Run(gctx) })
 	g.Go(func() error {
 		if err := a.policy.ApplyMapping(gctx); err != nil || a.syncer == nil || gctx.Err() != nil {
 			return err
@@ -354,6 +367,10 @@ func (a *App) Denylist() *denylist.List { return a.deny }
 // AccessKeys is the App's access-key authenticator.
 func (a *App) AccessKeys() *accesskey.Authenticator { return a.keyAuth }
 
+// SelfService is the App's self-service keys and sign-in from code (what
+// the gateway mounts and the admin page's key list uses).
+func (a *App) SelfService() *selfservice.Service { return a.self }
+
 // Metrics serves the App's metrics in the Prometheus text format (what the
 // metrics listener serves).
 func (a *App) Metrics() http.Handler { return a.tel.metrics.Handler() }
@@ -366,6 +383,7 @@ func (a *App) newAdminPages() (http.Handler, error) {
 		Prefix:     a.cfg.StaticPrefix,
 		Explain:    a.policy.Explain,
 		SyncStatus: func() any { return usersync.Status(a.syncer, a.deny) },
+		Keys:       a.self,
 		Logger:     a.log.With("component", "admin"),
 	}
 	if a.deps.AdminOptions != nil {

@@ -59,6 +59,11 @@ type Config struct {
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
 	AssistantSetup   string // who may configure MLflow's assistant: "admins" or "users"
 
+	// Self-service access keys (/auth/keys, sign-in from code)
+	SelfServiceKeys bool
+	MaxKeysPerUser  int
+	MaxKeyExpiry    time.Duration
+
 	// Audit
 	AuditDatabaseURI string
 	AuditRetention   time.Duration

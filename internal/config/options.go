@@ -149,6 +149,16 @@ func options() []option {
 			set: func(c *Config, v string) error { c.AssistantSetup = strings.ToLower(v); return nil },
 			get: func(c *Config) string { return c.AssistantSetup }},
 
+		{name: "MLFLOW_DESCOPE_SELF_SERVICE_KEYS", def: "true", help: "signed-in users create and revoke their own access keys (/auth/keys) and sign in from code (CLI, notebooks); needs DESCOPE_MANAGEMENT_KEY",
+			set: func(c *Config, v string) error { return parseBool(v, &c.SelfServiceKeys) },
+			get: func(c *Config) string { return strconv.FormatBool(c.SelfServiceKeys) }},
+		{name: "MLFLOW_DESCOPE_MAX_KEYS_PER_USER", def: "10", help: "most unexpired access keys one user may hold before the self-service page and the CLI refuse another (1-1000)",
+			set: func(c *Config, v string) error { return parseInt(v, &c.MaxKeysPerUser) },
+			get: func(c *Config) string { return strconv.Itoa(c.MaxKeysPerUser) }},
+		{name: "MLFLOW_DESCOPE_MAX_KEY_EXPIRY", def: "2160h", help: "longest expiry a user may give a self-service access key (24h or more; the page offers 1, 7, 30, 90, 180 and 365 days up to it)",
+			set: func(c *Config, v string) error { return parseDuration(v, &c.MaxKeyExpiry) },
+			get: func(c *Config) string { return c.MaxKeyExpiry.String() }},
+
 		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, signed-out sessions, blocked users): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
 			set: func(c *Config, v string) error { c.AuditDatabaseURI = v; return nil },
 			get: func(c *Config) string { return redactURL(c.AuditDatabaseURI) }},
@@ -193,6 +203,15 @@ func parseInt64(v string, dst *int64) error {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	*dst = n
+	return nil
+}
+
+func parseInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", v)
 	}
 	*dst = n
 	return nil

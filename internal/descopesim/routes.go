@@ -54,6 +54,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/mgmt/accesskey/activate", s.requireMgmt(s.keyStatusHandler(KeyActive)))
 	mux.HandleFunc("POST /v1/mgmt/accesskey/deactivate", s.requireMgmt(s.keyStatusHandler(KeyInactive)))
 	mux.HandleFunc("POST /v1/mgmt/accesskey/delete", s.requireMgmt(s.mgmtDeleteKey))
+	mux.HandleFunc("POST /v1/mgmt/accesskey/rotate", s.requireMgmt(s.rotateKey))
 
 	// Web component stand-in and its flow endpoint.
 	mux.HandleFunc("GET /sim/web-component.js", s.showWebComponent)

@@ -83,4 +83,16 @@ const (
 	ReasonMLflowUnauthenticated  Reason = "mlflow_unauthenticated"
 	// A run of the user sync failed for a reason Descope did not label.
 	ReasonSyncFailed Reason = "sync_failed"
+
+	// Self-service keys and sign-in from code: a key that is not the
+	// caller's; a one-time code that is not of the expected form, matches
+	// nothing, has expired or was used; a loopback code redeemed with
+	// another redirect URI or a verifier that does not match its challenge.
+	ReasonNotOwner         Reason = "not_owner"
+	ReasonMalformedCode    Reason = "malformed_code"
+	ReasonUnknownCode      Reason = "unknown_code"
+	ReasonExpiredCode      Reason = "expired_code"
+	ReasonReusedCode       Reason = "reused_code"
+	ReasonRedirectMismatch Reason = "redirect_mismatch"
+	ReasonPKCEMismatch     Reason = "pkce_mismatch"
 )

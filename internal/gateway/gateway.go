@@ -140,6 +140,11 @@ type Options struct {
 	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
 	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
 	Admin http.Handler
+	// SelfService serves {prefix}/auth/keys, {prefix}/auth/cli/… and
+	// {prefix}/auth/device… with the identity, if any (see IdentityFrom,
+	// OriginFrom, ClientIPFrom, RecordEvent); nil: those paths do not
+	// exist.
+	SelfService http.Handler
 	// Readiness for /ready: MLflow answers, Descope's signing keys are
 	// loaded, the role mapping has been applied in MLflow (until it has, a
 	// load balancer sends no one here). nil: always.
