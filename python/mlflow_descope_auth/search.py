@@ -45,6 +45,9 @@ _CLAUSE: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar
     "mlflow_descope_auth_search_clause", default=None
 )
 
+#: Store calls that got the extra clause, in this process (tests and debugging).
+STATS = {"pushed": 0}
+
 EXPERIMENTS = "experiments"
 REGISTERED_MODELS = "registered_models"
 LOGGED_MODELS = "logged_models"
@@ -205,6 +208,7 @@ def _wrap_search(cls: type, name: str, kind: str, pushdown: Pushdown) -> None:
         extra = pushdown.clause_for_request(kind)
         if extra is None:
             return original(self, *args, **kwargs)
+        STATS["pushed"] += 1
         token = _CLAUSE.set((kind, extra))
         try:
             return original(self, *args, **kwargs)

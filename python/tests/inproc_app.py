@@ -76,6 +76,8 @@ class App:
         )
         if self.workspaces:
             os.environ["MLFLOW_ENABLE_WORKSPACES"] = "true"
+        if cfg.get("tamper"):
+            _tamper(cfg["tamper"])
         from mlflow_descope_auth.app import create_app
 
         self.app = create_app()
@@ -123,6 +125,21 @@ class App:
         return int(self.auth.store.get_user(name).id)
 
 
+def _tamper(name: str) -> None:
+    """Replace ``module:function`` with a wrapper: same behaviour, other source, as a patched
+    or newer MLflow would have."""
+    import importlib
+
+    module_name, _, attr = name.partition(":")
+    module = importlib.import_module(module_name)
+    original = getattr(module, attr)
+
+    def tampered(*args: Any, **kwargs: Any) -> Any:
+        return original(*args, **kwargs)
+
+    setattr(module, attr, tampered)
+
+
 class OutsideWriter:
     """Writes the auth database over its own connection, as an operator's SQL would."""
 
@@ -149,7 +166,7 @@ def statements(engines: dict[str, Any]) -> Iterator[dict[str, list[str]]]:
     for name, engine in engines.items():
 
         def hook(conn, cursor, statement, params, context, many, _name=name):  # noqa: ANN001
-            seen[_name].append(" ".join(statement.split())[:160])
+            seen[_name].append(" ".join(statement.split()))
 
         event.listen(engine, "before_cursor_execute", hook)
         hooks.append((engine, hook))
@@ -169,21 +186,21 @@ def _run_id(app: App, user: str, experiment_id: str) -> str:
 
 def scenario_statements(app: App, cfg: dict[str, Any]) -> dict[str, Any]:
     """SQL statements per request, by database, for a user with MANAGE on one experiment."""
-    app.create_user("alice")
+    app.create_user("carol")
     exp = app.ok(ADMIN, "POST", "/api/2.0/mlflow/experiments/create", {"name": "counted"})["experiment_id"]
     app.ok(ADMIN, "POST", "/api/3.0/mlflow/users/permissions/grant",
-           {"username": "alice", "resource_type": "experiment", "resource_id": exp, "permission": "MANAGE"})  # fmt: skip
-    run_id = _run_id(app, "alice", exp)
+           {"username": "carol", "resource_type": "experiment", "resource_id": exp, "permission": "MANAGE"})  # fmt: skip
+    run_id = _run_id(app, "carol", exp)
     batch = {
         "run_id": run_id,
         "metrics": [{"key": f"m{i}", "value": i, "timestamp": 1, "step": 0} for i in range(10)],
         "tags": [{"key": "t", "value": "v"}],
     }
     requests: dict[str, Callable[[], Any]] = {
-        "read": lambda: app.ok("alice", "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": exp}),
-        "write": lambda: app.ok("alice", "POST", "/api/2.0/mlflow/runs/log-batch", batch),
-        "get_run": lambda: app.ok("alice", "GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id}),
-        "search": lambda: app.ok("alice", "POST", "/api/2.0/mlflow/experiments/search", {"max_results": 1000}),
+        "read": lambda: app.ok("carol", "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": exp}),
+        "write": lambda: app.ok("carol", "POST", "/api/2.0/mlflow/runs/log-batch", batch),
+        "get_run": lambda: app.ok("carol", "GET", "/api/2.0/mlflow/runs/get", {"run_id": run_id}),
+        "search": lambda: app.ok("carol", "POST", "/api/2.0/mlflow/experiments/search", {"max_results": 1000}),
     }
     engines = {"auth": app.auth.store.engine, "tracking": app.tracking.engine}
     out: dict[str, Any] = {"status": app.status.enabled}
@@ -265,6 +282,31 @@ def scenario_coherence(app: App, cfg: dict[str, Any]) -> dict[str, Any]:
         "steps": steps,
         "hits": memo.hits if memo is not None else None,
         "reinstalled": reinstalled,
+    }
+
+
+def scenario_basics(app: App, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Reads and writes still authorized right, whatever is on."""
+    app.create_user("alice")
+    exp = app.ok(ADMIN, "POST", "/api/2.0/mlflow/experiments/create", {"name": "basics"})["experiment_id"]
+    before = app.call("alice", "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": exp})[0]
+    app.ok(ADMIN, "POST", "/api/3.0/mlflow/users/permissions/grant",
+           {"username": "alice", "resource_type": "experiment", "resource_id": exp, "permission": "EDIT"})  # fmt: skip
+    after = app.call("alice", "GET", "/api/2.0/mlflow/experiments/get", {"experiment_id": exp})[0]
+    run_id = _run_id(app, "alice", exp)
+    logged = app.call("alice", "POST", "/api/2.0/mlflow/runs/log-metric",
+                      {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1})[0]  # fmt: skip
+    app.create_user("eve")
+    foreign = app.call("eve", "POST", "/api/2.0/mlflow/runs/log-metric",
+                       {"run_id": run_id, "key": "m", "value": 2, "timestamp": 2})[0]  # fmt: skip
+    listed = app.ok("alice", "POST", "/api/2.0/mlflow/experiments/search", {"max_results": 10})
+    return {
+        "status": app.status.enabled,
+        "reasons": app.status.reasons,
+        "codes": [before, after, logged, foreign],
+        "listed": sorted(e["experiment_id"] for e in listed.get("experiments", [])),
+        "exp": exp,
+        "statements": scenario_statements(app, cfg) if cfg.get("count") else None,
     }
 
 
