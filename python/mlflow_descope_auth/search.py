@@ -18,7 +18,7 @@ MLflow's after-request filter still runs on the answer, with MLflow's predicate:
 nothing (every row is readable) and, since the page is then full or the last one, fetches no
 further page. So a row the clause let through wrongly could never be shown, and a
 mistake on the other side would only shorten a page, which the randomized equivalence test
-(python/tests/test_search_equivalence.py) would catch.
+(python/tests/equivalence.py) would catch.
 
 Pages are the same as MLflow's: the readable rows in the store's order, ``max_results`` at a
 time. Page tokens count offsets among readable rows instead of among all rows, and, unlike
