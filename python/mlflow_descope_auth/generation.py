@@ -156,7 +156,8 @@ class Counter:
 
     def __init__(self, engine: Any, read_engine: Any | None = None, reinstall_every: float = 30.0):
         self._engine = engine
-        self._read_engine = read_engine or engine
+        # Autocommit: the check is one statement, not BEGIN, SELECT and ROLLBACK (PostgreSQL).
+        self._read_engine = (read_engine or engine).execution_options(isolation_level="AUTOCOMMIT")
         self.dialect: str = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise GenerationError(f"unsupported auth database {self.dialect!r}")
