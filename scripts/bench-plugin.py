@@ -89,6 +89,7 @@ for exp, perm in json.loads(sys.argv[1]):
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW_"))}
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # as the Supervisor runs MLflow
     return env
 
 

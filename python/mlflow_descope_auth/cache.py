@@ -148,7 +148,7 @@ class RunExperiments:
         run = fetch()
         if run is None:
             return None
-        experiment_id = run.info.experiment_id
+        experiment_id: str = run.info.experiment_id
         with self._lock:
             self._lru.put(key, experiment_id)
         return experiment_id

@@ -155,12 +155,19 @@ class Counter:
     """
 
     def __init__(self, engine: Any, read_engine: Any | None = None, reinstall_every: float = 30.0):
+        import sqlalchemy
+
         self._engine = engine
-        # Autocommit: the check is one statement, not BEGIN, SELECT and ROLLBACK (PostgreSQL).
-        self._read_engine = (read_engine or engine).execution_options(isolation_level="AUTOCOMMIT")
         self.dialect: str = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise GenerationError(f"unsupported auth database {self.dialect!r}")
+        url = (read_engine or engine).url
+        if self.dialect == "sqlite" and url.database in (None, "", ":memory:"):
+            raise GenerationError("an in-memory auth database is private to one connection")
+        # Its own pool in autocommit, used through the DBAPI: the check is one statement (not
+        # BEGIN, SELECT, ROLLBACK on PostgreSQL), with no per-checkout isolation changes.
+        pool = {"pool_size": 2, "max_overflow": 30} if self.dialect == "postgresql" else {}
+        self._check_engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT", **pool)
         self._reinstall_every = reinstall_every
         self._last_install = 0.0
         self._lock = threading.Lock()
@@ -199,8 +206,7 @@ class Counter:
     def read(self) -> int | None:
         """The counter, or None when it cannot be trusted (caches must then be bypassed)."""
         try:
-            with self._read_engine.connect() as conn:
-                row = conn.exec_driver_sql(self._query).first()
+            row = self._fetch()
         except Exception as e:
             self._warn(f"cannot read the change counter ({e}); authorization caches bypassed")
             self._maybe_reinstall()
@@ -216,6 +222,18 @@ class Counter:
             _logger.info("mlflow-descope-auth: change counter back; authorization caches in use")
             self._warned = False
         return int(row[0])
+
+    def _fetch(self) -> Any:
+        conn = self._check_engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._query)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            conn.close()
 
     def _warn(self, message: str) -> None:
         if not self._warned:

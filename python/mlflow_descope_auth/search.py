@@ -246,7 +246,7 @@ def install(auth: Any) -> None:
             return clauses if extra is None else [*clauses, extra]
 
         experiment_where.__wrapped__ = where  # type: ignore[attr-defined]
-        cls._experiment_where_clauses = experiment_where  # type: ignore[attr-defined]
+        cls._experiment_where_clauses = experiment_where
 
     logged = TrackingStore._apply_filter_string_datasets_search_logged_models
 
@@ -256,7 +256,7 @@ def install(auth: Any) -> None:
         return query if extra is None else query.filter(extra)
 
     logged_filter.__wrapped__ = logged  # type: ignore[attr-defined]
-    TrackingStore._apply_filter_string_datasets_search_logged_models = logged_filter  # type: ignore[method-assign]
+    TrackingStore._apply_filter_string_datasets_search_logged_models = logged_filter
 
     registry = RegistryStore._get_search_registered_model_filter_query
 
@@ -266,4 +266,4 @@ def install(auth: Any) -> None:
         return query if extra is None else query.where(extra)
 
     registry_filter.__wrapped__ = registry  # type: ignore[attr-defined]
-    RegistryStore._get_search_registered_model_filter_query = registry_filter  # type: ignore[method-assign]
+    RegistryStore._get_search_registered_model_filter_query = registry_filter

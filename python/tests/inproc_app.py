@@ -205,11 +205,22 @@ def scenario_statements(app: App, cfg: dict[str, Any]) -> dict[str, Any]:
     }
     engines = {"auth": app.auth.store.engine, "tracking": app.tracking.engine}
     out: dict[str, Any] = {"status": app.status.enabled}
+    counter = app.status.counter
+    reads = {"n": 0}
+    if counter is not None:  # the counter has its own connections, used through the DBAPI
+        fetch = counter._fetch
+
+        def counted() -> Any:
+            reads["n"] += 1
+            return fetch()
+
+        counter._fetch = counted
     for name, send in requests.items():
         send()  # warm
+        reads["n"] = 0
         with statements(engines) as seen:
             send()
-        out[name] = seen
+        out[name] = {**seen, "counter_reads": reads["n"]}
     return out
 
 

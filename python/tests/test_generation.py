@@ -78,12 +78,14 @@ def test_renamed_table_is_noticed(engine: sqlalchemy.Engine) -> None:
     assert counter.read() is None
 
 
-def test_unsupported_database_is_refused() -> None:
-    eng = sqlalchemy.create_engine("sqlite://")
+def test_unsupported_database_is_refused(tmp_path: Path) -> None:
+    eng = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'other.db'}")
     with eng.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE roles (id INTEGER)")
     with pytest.raises(GenerationError, match="no users table"):
         Counter(eng).install()
+    with pytest.raises(GenerationError, match="in-memory"):
+        Counter(sqlalchemy.create_engine("sqlite://"))
 
 
 def test_memo_serves_only_its_generation(engine: sqlalchemy.Engine) -> None:
