@@ -104,8 +104,10 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
                           MLFLOW_AUTH_ADMIN_USERNAME=servers.ADMIN,
                           MLFLOW_AUTH_ADMIN_PASSWORD="coherence-admin-password",
                           MLFLOW_DESCOPE_ASSERTION_SECRET=SECRET, MLFLOW_DISABLE_TELEMETRY="true")  # fmt: skip
-        workers, gateways = [], []
-        for i in range(2):  # one after the other: the first one creates the schemas
+        workers: list[servers.Workers] = []
+        gateways: list[tuple[servers.Proc, str]] = []
+
+        def start_mlflow(i: int) -> servers.Workers:
             port = servers.free_port()
             proc = servers.start(f"mlflow-{i}", [
                 mlflow, "server", "--app-name", "descope-auth", "--host", "127.0.0.1",
@@ -113,9 +115,9 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
                 "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
             ], mlflow_env, logs)  # fmt: skip
             procs.append(proc)
-            servers.wait_http(proc, f"http://127.0.0.1:{port}/health")
-            workers.append(servers.Workers(proc, port, 2))
-        for i, w in enumerate(workers):
+            return servers.Workers(proc, port, 2)
+
+        def start_gateway(i: int, w: servers.Workers) -> None:
             port = servers.free_port()
             gw = servers.start(f"gateway-{i}", [
                 gateway_bin, "serve", "--port", str(port), "--data-dir", str(tmp_path / f"gw{i}"),
@@ -125,11 +127,20 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
                     MLFLOW_DESCOPE_METRICS_ADDR="", MLFLOW_DESCOPE_LOG_FORMAT="text",
                     DESCOPE_SYNC_INTERVAL="0"), logs)  # fmt: skip
             procs.append(gw)
-            servers.wait_http(gw, f"http://127.0.0.1:{port}/ready", timeout=120)
-            gateways.append(f"http://127.0.0.1:{port}")
+            gateways.append((gw, f"http://127.0.0.1:{port}"))
+
+        # The first MLflow creates the schemas alone; then the rest start side by side.
+        workers.append(start_mlflow(0))
+        servers.wait_http(workers[0].server, f"http://127.0.0.1:{workers[0].port}/health")
+        workers.append(start_mlflow(1))
+        start_gateway(0, workers[0])
+        servers.wait_http(workers[1].server, f"http://127.0.0.1:{workers[1].port}/health")
+        start_gateway(1, workers[1])
+        for gw, url in gateways:
+            servers.wait_http(gw, url + "/ready", timeout=120)
         for w in workers:
             w.pin()
-        yield Deployment(gateways, workers, auth_uri, sim_url, logs)
+        yield Deployment([url for _, url in gateways], workers, auth_uri, sim_url, logs)
     finally:
         for proc in reversed(procs):
             proc.stop()
