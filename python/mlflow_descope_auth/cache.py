@@ -135,7 +135,7 @@ def wrap_store(store: Any, memo: Memo) -> None:
 class RunExperiments:
     """run id → experiment id, per worker; only runs that were found are remembered."""
 
-    def __init__(self, maxsize: int = 100_000) -> None:
+    def __init__(self, maxsize: int = 20_000) -> None:
         self._lock = threading.Lock()
         self._lru = _LRU(maxsize)
 
