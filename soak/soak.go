@@ -101,7 +101,7 @@ func soak(ctx context.Context, o options, ps *procs, stdout io.Writer) (*report,
 		"MLFLOW_DESCOPE_METRICS_ADDR=", "MLFLOW_DESCOPE_LOG_FORMAT=text", "MLFLOW_DESCOPE_LOG_LEVEL=" + o.logLevel,
 	}
 	a, err := newGateway(ps, "A", o.workdir, append(append([]string(nil), common...),
-		"MLFLOW_BACKEND_STORE_URI="+strings.Replace(strings.SplitN(trackingDSN, "?", 2)[0], "postgres://", "postgresql+psycopg2://", 1),
+		"MLFLOW_BACKEND_STORE_URI="+strings.Replace(strings.SplitN(trackingDSN, "?", 2)[0], "postgres://", "postgresql://", 1),
 		"MLFLOW_ARTIFACT_ROOT="+filepath.Join(o.workdir, "artifacts"),
 		fmt.Sprintf("MLFLOW_DESCOPE_MLFLOW_WORKERS=%d", o.workers),
 	), "--mlflow-bin", o.mlflowBin)

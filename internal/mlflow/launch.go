@@ -179,6 +179,9 @@ func inheritEnv(kv string) bool {
 	name, _, _ := strings.Cut(kv, "=")
 	upper := strings.ToUpper(name)
 	switch {
+	case upper == PluginSpeedupsEnv:
+		// The plugin's own switch (docs/mlflow-plugin.md): the operator's to set.
+		return true
 	case strings.HasPrefix(upper, "DESCOPE_"),
 		strings.HasPrefix(upper, "MLFLOW_DESCOPE_"),
 		strings.HasPrefix(upper, "MLFLOW_AUTH_"),
@@ -206,6 +209,10 @@ func inheritEnv(kv string) bool {
 	// another prefix, an artifacts-only server.
 	return !slices.Contains(serverOptionEnv, upper)
 }
+
+// PluginSpeedupsEnv turns the plugin's authorization cache and SQL search
+// filter off (or one of them); read by the plugin in MLflow, passed through.
+const PluginSpeedupsEnv = "MLFLOW_DESCOPE_AUTH_SPEEDUPS"
 
 // serverOptionEnv are the environment variables behind `mlflow server`
 // options the gateway decides itself.

@@ -398,6 +398,7 @@ func TestInheritEnv(t *testing.T) {
 		{"DESCOPE_MANAGEMENT_KEY=x", false},
 		{"descope_project_id=x", false},
 		{"MLFLOW_DESCOPE_ASSERTION_SECRET=x", false},
+		{"MLFLOW_DESCOPE_AUTH_SPEEDUPS=off", true},
 		{"MLFLOW_AUTH_CONFIG_PATH=x", false},
 		{"MLFLOW_FLASK_SERVER_SECRET_KEY=x", false},
 		{"_MLFLOW_INTERNAL_GATEWAY_AUTH_TOKEN=x", false},
