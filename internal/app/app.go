@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	}
 	a.policy = prov.policy
 	if dc.HasManagementKey() && cfg.SyncInterval > 0 {
-		syncLease, err := newSyncLease(ctx, a.tel.store, a.tel.metrics, log)
+		syncLease, err := newSyncLease(ctx, a.tel.store, cfg.SyncInterval, a.tel.metrics, log)
 		if err != nil {
 			return nil, err
 		}
