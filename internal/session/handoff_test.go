@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +120,29 @@ func TestTwoManagersShareARotatingRefresh(t *testing.T) {
 	}
 	if n := ref.calls.Load(); n != 1 {
 		t.Errorf("Descope refreshed %d times, want 1", n)
+	}
+}
+
+// slowHandoff never gets its turn: the wait runs out.
+type slowHandoff struct{ fakeHandoff }
+
+func (s *slowHandoff) Do(ctx context.Context, _ string, _ func(context.Context) (handoff.Tokens, error)) (handoff.Tokens, error) {
+	return handoff.Tokens{}, fmt.Errorf("handoff: %w", context.DeadlineExceeded)
+}
+
+// TestRefreshOutOfTimeKeepsTheSession: a refresh that ran out of time
+// waiting for another replica is "try again", never a sign-out.
+func TestRefreshOutOfTimeKeepsTheSession(t *testing.T) {
+	v := fakeVerifier{"s1": errExpired, "r1": nil}
+	m, err := NewManager(Options{Verifier: v, Refresher: &rotatingRefresher{}, Handoff: &slowHandoff{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, w, err := authenticate(t, m, "s1", "r1")
+	if !errors.Is(err, descope.ErrUnavailable) || errors.Is(err, ErrEnded) {
+		t.Errorf("err = %v, want unavailable", err)
+	}
+	if cleared(w) {
+		t.Error("the session's cookies were cleared")
 	}
 }

@@ -235,6 +235,11 @@ func (m *Manager) refresh(ctx context.Context, refreshJWT string) (refreshed, er
 		} else {
 			t, err = atDescope(fctx)
 		}
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, descope.ErrUnavailable) {
+			// Out of time waiting (for another replica's refresh, or for
+			// the database): transient, the session is not over.
+			err = fmt.Errorf("session: refresh: %w: %w", descope.ErrUnavailable, err)
+		}
 		if err != nil {
 			return refreshed{}, err
 		}
