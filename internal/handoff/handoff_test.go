@@ -23,25 +23,25 @@ type cluster struct {
 	dsn, schema string
 }
 
-func newCluster(t *testing.T) cluster {
-	t.Helper()
-	dsn := testenv.RequirePostgres(t)
-	return cluster{dsn: dsn, schema: testenv.FreshSchema(t, dsn, "handoff_test_")}
+func newCluster(tb testing.TB) cluster {
+	tb.Helper()
+	dsn := testenv.RequirePostgres(tb)
+	return cluster{dsn: dsn, schema: testenv.FreshSchema(tb, dsn, "handoff_test_")}
 }
 
-func (c cluster) db(t *testing.T) *sql.DB { return testenv.OpenSchema(t, c.dsn, c.schema) }
+func (c cluster) db(tb testing.TB) *sql.DB { return testenv.OpenSchema(tb, c.dsn, c.schema) }
 
-func (c cluster) replica(t *testing.T, opts Options) *Store {
-	t.Helper()
+func (c cluster) replica(tb testing.TB, opts Options) *Store {
+	tb.Helper()
 	if opts.DB == nil {
-		opts.DB = c.db(t)
+		opts.DB = c.db(tb)
 	}
 	if opts.Secret == nil {
 		opts.Secret = []byte(secret)
 	}
 	s, err := New(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("handoff.New: %v", err)
+		tb.Fatalf("handoff.New: %v", err)
 	}
 	return s
 }
