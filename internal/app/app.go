@@ -176,6 +176,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	}
 	a.policy = prov.policy
 	if dc.HasManagementKey() && cfg.SyncInterval > 0 {
+		syncLease, err := newSyncLease(ctx, a.tel.store, cfg.SyncInterval, a.tel.metrics, log)
+		if err != nil {
+			return nil, err
+		}
 		a.syncer, err = usersync.New(usersync.Options{
 			Descope:       dc,
 			MLflow:        mlflowAdmin,
@@ -183,6 +187,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 			AdminUsername: cfg.AdminUsername,
 			Interval:      cfg.SyncInterval,
 			Blocklist:     a.deny,
+			Lease:         syncLease,
 			Events:        a.tel.sink,
 			Logger:        log.With("component", "usersync"),
 		})
@@ -202,13 +207,21 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := session.NewManager(session.Options{
+	sessOpts := session.Options{
 		Verifier:  verifier,
 		Refresher: dc,
 		Cookies:   session.Cookies{Secure: cfg.SecureCookies()},
 		Logger:    log.With("component", "session"),
 		SignedOut: a.deny,
-	})
+	}
+	refreshes, err := openHandoff(ctx, cfg, a.tel.store, a.tel.metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	if refreshes != nil {
+		sessOpts.Handoff = refreshes
+	}
+	sessions, err := session.NewManager(sessOpts)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func options() []option {
 		{name: "DESCOPE_ROLE_MAPPING_FILE", help: "file mapping Descope roles and permissions to MLflow roles",
 			set: func(c *Config, v string) error { c.RoleMappingFile = v; return nil },
 			get: func(c *Config) string { return c.RoleMappingFile }},
-		{name: "DESCOPE_SYNC_INTERVAL", def: "5m", help: "how often users are synced from Descope (needs the management key); 0 disables",
+		{name: "DESCOPE_SYNC_INTERVAL", def: "5m", help: "how often users are synced from Descope (needs the management key); 0 disables. Replicas sharing a PostgreSQL database run it on one of them at a time",
 			set: func(c *Config, v string) error { return parseDuration(v, &c.SyncInterval) },
 			get: func(c *Config) string { return c.SyncInterval.String() }},
 
@@ -99,7 +99,7 @@ func options() []option {
 		{name: "MLFLOW_DESCOPE_STATIC_PREFIX", help: "path prefix MLflow is served under (mlflow server --static-prefix)",
 			set: func(c *Config, v string) error { c.StaticPrefix = strings.TrimRight(v, "/"); return nil },
 			get: func(c *Config) string { return c.StaticPrefix }},
-		{name: "MLFLOW_DESCOPE_ASSERTION_SECRET", secret: true, help: "secret shared with the MLflow plugin (required in external mode; generated otherwise)",
+		{name: "MLFLOW_DESCOPE_ASSERTION_SECRET", secret: true, help: "secret shared with the MLflow plugin (required in external mode; generated otherwise); replicas on PostgreSQL also seal the refreshes they share with a key derived from it",
 			set: func(c *Config, v string) error { c.AssertionSecret = Secret(v); return nil },
 			get: func(c *Config) string { return c.AssertionSecret.String() }},
 		{name: "MLFLOW_DESCOPE_MLFLOW_WORKERS", def: "0", help: "uvicorn workers of the MLflow child; 0 keeps MLflow's default",
@@ -159,7 +159,7 @@ func options() []option {
 			set: func(c *Config, v string) error { return parseDuration(v, &c.MaxKeyExpiry) },
 			get: func(c *Config) string { return c.MaxKeyExpiry.String() }},
 
-		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, signed-out sessions, blocked users): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
+		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, signed-out sessions, blocked users, the sync lease, shared refreshes): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
 			set: func(c *Config, v string) error { c.AuditDatabaseURI = v; return nil },
 			get: func(c *Config) string { return redactURL(c.AuditDatabaseURI) }},
 		{name: "MLFLOW_DESCOPE_AUDIT_RETENTION", def: "2160h", help: "how long audit events are kept; 0 keeps them forever",

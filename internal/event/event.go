@@ -138,6 +138,9 @@ type SyncRun struct {
 	// Counts are small named totals: descope_users, reconciled, disabled…
 	Counts map[string]int
 	Err    error
+	// Replica names the gateway replica that ran it (the sync lease's
+	// holder name), "" when the sync runs without a lease.
+	Replica string
 }
 
 // Started: the gateway started. Details carry the version and a hash of

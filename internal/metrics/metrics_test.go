@@ -91,6 +91,7 @@ func TestScrapeShowsEveryFamily(t *testing.T) {
 		`mlflow_descope_access_key_exchanges_total{outcome="success"} 1`,
 		`mlflow_descope_provision_changes_total{action="provision_user"} 1`,
 		`mlflow_descope_sync_runs_total{outcome="success"} 1`,
+		`mlflow_descope_sync_lease_held 1`,
 		`mlflow_descope_descope_request_duration_seconds_bucket{code="2xx",endpoint="/v1/auth/accesskey/exchange"`,
 		`mlflow_descope_descope_rate_limited_total{endpoint="/v1/auth/me"} 1`,
 		`mlflow_descope_descope_errors_total{endpoint="/v1/auth/me",kind="server"} 1`,

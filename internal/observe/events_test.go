@@ -98,7 +98,7 @@ func TestEveryEventTypeIsStored(t *testing.T) {
 			}
 			event.Send(p.audit,
 				provision.Event{Action: "assign_role", Username: "U2alice", Role: "readers", Workspace: "team-a", Detail: "rule 1"},
-				event.SyncRun{Started: time.Now().Add(-time.Second), Finished: time.Now(), Counts: map[string]int{"reconciled": 2}},
+				event.SyncRun{Started: time.Now().Add(-time.Second), Finished: time.Now(), Counts: map[string]int{"reconciled": 2}, Replica: "gw-1-abc123"},
 				event.SyncRun{Err: errors.New("usersync: list roles: boom")},
 				event.KeyExchange{Err: descope.ErrUnavailable},
 				event.Started{Details: map[string]string{"config_hash": "sha256:00"}},
@@ -179,7 +179,7 @@ func TestEveryEventTypeIsStored(t *testing.T) {
 				t.Errorf("assign_role = %+v", e)
 			}
 			e = find("sync_run", func(e audit.Event) bool { return e.Action == audit.ActionSyncRun && e.Outcome == audit.OutcomeSuccess })
-			if e.Details["reconciled"] != "2" || e.Latency <= 0 {
+			if e.Details["reconciled"] != "2" || e.Details["replica"] != "gw-1-abc123" || e.Latency <= 0 {
 				t.Errorf("sync_run = %+v", e)
 			}
 			find("failed sync_run", func(e audit.Event) bool { return e.Action == audit.ActionSyncRun && e.Outcome == audit.OutcomeError })
