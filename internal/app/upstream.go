@@ -66,6 +66,7 @@ func startUpstream(cfg *config.Config, secret []byte, deps Deps, log *slog.Logge
 		Workers:           mlflowWorkers(cfg.MLflowWorkers),
 		BaseEnv:           deps.Environ,
 		WorkDir:           workDir,
+		Home:              cfg.MLflowHome,
 		Logger:            log,
 		// Called only once Run has started, after bal is set below.
 		OnState: func(worker int, up bool) { bal.SetUp(worker, up) },

@@ -38,6 +38,10 @@ const (
 	ActionSyncRun           Action = "sync_run"            // one run of the periodic role/user sync
 	ActionConfig            Action = "config"              // gateway started with a configuration (hash only)
 	ActionAuditPrune        Action = "audit_prune"         // written by the store itself when Prune deletes records
+	ActionAccessKeyCreate   Action = "access_key_create"   // a personal access key created (keys page, CLI or device sign-in)
+	ActionAccessKeyRevoke   Action = "access_key_revoke"   // an access key deleted by its owner or an admin
+	ActionCLILogin          Action = "cli_login"           // a sign-in from code through the browser (loopback): code issued or refused
+	ActionDeviceApprove     Action = "device_approve"      // a device sign-in approved, denied or refused in the browser
 )
 
 // Actions lists every action the gateway writes, for filters and checks.
@@ -45,7 +49,8 @@ func Actions() []Action {
 	return []Action{ActionSignIn, ActionRefresh, ActionSignOut, ActionAuthFailure,
 		ActionAccessKeyExchange, ActionRequest, ActionProvisionUser, ActionSetAdmin,
 		ActionAssignRole, ActionUnassignRole, ActionCreateRole, ActionUpdateRole, ActionDeleteRole,
-		ActionCreateWorkspace, ActionSyncRun, ActionConfig, ActionAuditPrune}
+		ActionCreateWorkspace, ActionSyncRun, ActionConfig, ActionAuditPrune,
+		ActionAccessKeyCreate, ActionAccessKeyRevoke, ActionCLILogin, ActionDeviceApprove}
 }
 
 // Outcome is how an action ended.

@@ -44,6 +44,9 @@ type Config struct {
 	ServeUI          bool   // the gateway serves MLflow's static UI files
 	UIDir            string // MLflow's UI build directory; empty: found (launcher) or none (external)
 	UICacheDir       string // compressed UI files; empty: DataDir/ui-cache
+	// MLflowHome is the MLflow child's HOME (launcher mode); empty means
+	// <DataDir>/mlflow/home, never the gateway user's own home.
+	MLflowHome string
 
 	// Gateway
 	Host             string
@@ -57,6 +60,12 @@ type Config struct {
 	InsecureCookies  bool // allow non-Secure cookies on a plain-HTTP non-localhost origin
 	MaxJSONBodyBytes int64
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
+	AssistantSetup   string // who may configure MLflow's assistant: "admins" or "users"
+
+	// Self-service access keys (/auth/keys, sign-in from code)
+	SelfServiceKeys bool
+	MaxKeysPerUser  int
+	MaxKeyExpiry    time.Duration
 
 	// Audit
 	AuditDatabaseURI string
