@@ -105,6 +105,7 @@ func startLauncher(ps *procs, bin, name, dir string, sim *descopesim.Server, o l
 		"MLFLOW_BACKEND_STORE_URI=sqlite:///" + o.trackingDB,
 		"MLFLOW_ARTIFACT_ROOT=" + filepath.Join(data, "artifacts"),
 	}
+	env = append(env, speedupsEnv()...) // the gateway passes it on to its MLflow processes
 	args := []string{bin, "serve", "--port", strconv.Itoa(port), "--data-dir", data}
 	logPath := filepath.Join(dir, name+".log")
 	p, err := ps.start(name, args, env, dir, logPath)

@@ -153,6 +153,7 @@ func startMLflow(ps *procs, kind mlflowKind, o mlflowOpts) (*mlflowServer, error
 			"MLFLOW_AUTH_ADMIN_PASSWORD="+adminPassword)
 		if kind == kindPlugin {
 			env = append(env, "MLFLOW_DESCOPE_ASSERTION_SECRET="+string(o.secret))
+			env = append(env, speedupsEnv()...)
 		}
 	}
 	pr, err := ps.start("mlflow-"+string(kind), args, env, dir, filepath.Join(o.dir, "mlflow-"+string(kind)+".log"))
@@ -210,6 +211,16 @@ func grant(ctx context.Context, call adminCaller, username string, fx fixture, r
 		if err := perm(fx.Search[i*len(fx.Search)/n], "READ"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// speedupsEnv passes the plugin's MLFLOW_DESCOPE_AUTH_SPEEDUPS on from the
+// harness's environment (docs/mlflow-plugin.md): `MLFLOW_DESCOPE_AUTH_SPEEDUPS=off
+// make bench` measures MLflow's own RBAC behind the plugin.
+func speedupsEnv() []string {
+	if v, ok := os.LookupEnv("MLFLOW_DESCOPE_AUTH_SPEEDUPS"); ok {
+		return []string{"MLFLOW_DESCOPE_AUTH_SPEEDUPS=" + v}
 	}
 	return nil
 }
