@@ -193,7 +193,7 @@ func (r *report) writeUI(b *strings.Builder) {
 		"Time from the navigation to `#/experiments` until the list shows an experiment of the fixture; bytes received by the tab "+
 		"(headers and encoded bodies) and requests sent until then; when the last script or stylesheet arrived and when the "+
 		"last API call was answered (Resource Timing). Cold: browser cache cleared, new tab; warm: the same list opened again "+
-		"from `about:blank`. Medians of %d loads, after one unmeasured load; over loopback, and over an emulated link "+
+		"from `about:blank`. Medians of %d loads for (a) and (c) (one for the others), after one unmeasured load; over loopback, and over an emulated link "+
 		"(%s; Chromium's network emulation, upload a fifth of the download rate) as a user away from the server has.\n\n", r.UIReps, r.UILink)
 	b.WriteString("| link | config | cold ms | cold KB | cold requests | cold files / API done ms | warm ms | warm KB | warm files / API done ms | cold time ×(a) | cold bytes ×(a) | warm time ×(a) |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")

@@ -13,8 +13,10 @@ import (
 
 // coding is one content coding the gateway precompresses with.
 type coding struct {
-	name   string
-	writer func(io.Writer) io.WriteCloser
+	name string
+	// writer returns a compressor writing to w; one is reused for every
+	// file (its tables are megabytes).
+	writer func(w io.Writer) io.WriteCloser
 }
 
 // Brotli quality 5 makes MLflow's 4.4 MB main.js a quarter of its size in
@@ -22,9 +24,28 @@ type coding struct {
 // gzip at its default level is for clients without brotli.
 const brotliQuality = 5
 
-var codings = []coding{
-	{"br", func(w io.Writer) io.WriteCloser { return brotli.NewWriterLevel(w, brotliQuality) }},
-	{"gzip", func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }},
+// newCodings returns the codings with their (reused) compressors.
+func newCodings() []coding {
+	var br *brotli.Writer
+	var gz *gzip.Writer
+	return []coding{
+		{"br", func(w io.Writer) io.WriteCloser {
+			if br == nil {
+				br = brotli.NewWriterLevel(w, brotliQuality)
+			} else {
+				br.Reset(w)
+			}
+			return br
+		}},
+		{"gzip", func(w io.Writer) io.WriteCloser {
+			if gz == nil {
+				gz = gzip.NewWriter(w)
+			} else {
+				gz.Reset(w)
+			}
+			return gz
+		}},
+	}
 }
 
 // choose picks the coding to send from the Accept-Encoding header values:

@@ -26,6 +26,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -310,6 +311,10 @@ func (f *Files) Serve(w http.ResponseWriter, r *http.Request, name string) bool 
 // ctx ends.
 func (f *Files) Compress(ctx context.Context) error {
 	start := time.Now()
+	codings := newCodings()
+	// The compressors' tables are garbage afterwards: give the memory back
+	// to the system rather than keep it resident until the next GC cycles.
+	defer debug.FreeOSMemory()
 	var in, brOut, gzOut, made int64
 	for _, e := range f.order {
 		if err := ctx.Err(); err != nil {
