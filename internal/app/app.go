@@ -29,6 +29,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/usersync"
@@ -86,6 +87,7 @@ type App struct {
 	keyAuth  *accesskey.Authenticator
 	up       *upstream
 	policy   *provision.Policy
+	names    *naming.Store
 	syncer   *usersync.Syncer // nil without a management key or interval
 	stopping []func()         // undone by Close, last first
 }
@@ -160,11 +162,11 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	prov, err := newPolicy(cfg, mlflowAdmin, dc, a.deny, a.tel.sink, a.up, log)
+	prov, err := newPolicy(ctx, cfg, mlflowAdmin, dc, a.tel.store, a.deny, a.tel.sink, a.up, log)
 	if err != nil {
 		return nil, err
 	}
-	a.policy = prov.policy
+	a.policy, a.names = prov.policy, prov.names
 	if dc.HasManagementKey() && cfg.SyncInterval > 0 {
 		a.syncer, err = usersync.New(usersync.Options{
 			Descope:       dc,
@@ -173,6 +175,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 			AdminUsername: cfg.AdminUsername,
 			Interval:      cfg.SyncInterval,
 			Blocklist:     a.deny,
+			Names:         prov.names,
 			Events:        a.tel.sink,
 			Logger:        log.With("component", "usersync"),
 		})
@@ -240,6 +243,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		// routes the classifier does not know.
 		AllowUnknownRoutes: cfg.UnknownRoutes == "allow",
 		AdminUsername:      cfg.AdminUsername,
+		RestrictUserList:   cfg.UserDirectory == "admins",
 		Upstream:           a.up.url,
 		UpstreamTransport:  deps.MLflowTransport,
 		MaxJSONBodyBytes:   cfg.MaxJSONBodyBytes,
@@ -337,6 +341,9 @@ func (a *App) Close() {
 // refuses (shared with replicas through the audit database).
 func (a *App) Denylist() *denylist.List { return a.deny }
 
+// Names is the App's mapping from Descope user ID to MLflow username.
+func (a *App) Names() *naming.Store { return a.names }
+
 // AccessKeys is the App's access-key authenticator.
 func (a *App) AccessKeys() *accesskey.Authenticator { return a.keyAuth }
 
@@ -352,6 +359,7 @@ func (a *App) newAdminPages() (http.Handler, error) {
 		Prefix:     a.cfg.StaticPrefix,
 		Explain:    a.policy.Explain,
 		SyncStatus: func() any { return usersync.Status(a.syncer, a.deny) },
+		Names:      a.names.Find,
 		Logger:     a.log.With("component", "admin"),
 	}
 	if a.deps.AdminOptions != nil {

@@ -38,6 +38,8 @@ const (
 	ActionSyncRun           Action = "sync_run"            // one run of the periodic role/user sync
 	ActionConfig            Action = "config"              // gateway started with a configuration (hash only)
 	ActionAuditPrune        Action = "audit_prune"         // written by the store itself when Prune deletes records
+	ActionAssignUsername    Action = "assign_username"     // a Descope user's MLflow username decided (first sign-in, upgrade seed)
+	ActionLoginIDChanged    Action = "login_id_changed"    // a user's login ID changed in Descope; the MLflow username was kept
 )
 
 // Actions lists every action the gateway writes, for filters and checks.
@@ -45,7 +47,7 @@ func Actions() []Action {
 	return []Action{ActionSignIn, ActionRefresh, ActionSignOut, ActionAuthFailure,
 		ActionAccessKeyExchange, ActionRequest, ActionProvisionUser, ActionSetAdmin,
 		ActionAssignRole, ActionUnassignRole, ActionCreateRole, ActionUpdateRole, ActionDeleteRole,
-		ActionCreateWorkspace, ActionSyncRun, ActionConfig, ActionAuditPrune}
+		ActionCreateWorkspace, ActionSyncRun, ActionConfig, ActionAuditPrune, ActionAssignUsername, ActionLoginIDChanged}
 }
 
 // Outcome is how an action ended.

@@ -49,6 +49,12 @@ type Config struct {
 	InsecureCookies  bool // allow non-Secure cookies on a plain-HTTP non-localhost origin
 	MaxJSONBodyBytes int64
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
+	// UsernameMode is MLFLOW_DESCOPE_USERNAME: what a new user's MLflow
+	// username is made of ("loginId", "email" or "userId").
+	UsernameMode string
+	// UserDirectory is MLFLOW_DESCOPE_USER_DIRECTORY: who may list every
+	// MLflow username ("admins" or "signed-in").
+	UserDirectory string
 
 	// Audit
 	AuditDatabaseURI string

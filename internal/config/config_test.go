@@ -34,6 +34,8 @@ func TestDefaults(t *testing.T) {
 		{"backend", c.BackendStoreURI, "sqlite:///mlflow.db"},
 		{"artifacts", c.ArtifactRoot, "./mlartifacts"},
 		{"listen", c.ListenAddr(), "127.0.0.1:5000"},
+		{"username", c.UsernameMode, "loginId"},
+		{"user directory", c.UserDirectory, "admins"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -101,6 +103,8 @@ func TestProblems(t *testing.T) {
 		{"bad cidr", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_TRUSTED_PROXIES=10.0.0.0/8,nope"}, []string{"MLFLOW_DESCOPE_TRUSTED_PROXIES", "nope"}},
 		{"public url with path", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_PUBLIC_URL=https://mlflow.example/x"}, []string{"MLFLOW_DESCOPE_PUBLIC_URL"}},
 		{"several at once", nil, []string{"DESCOPE_DEFAULT_PERMISSION=ALL", "MLFLOW_DESCOPE_LOG_FORMAT=xml"}, []string{"DESCOPE_PROJECT_ID", "DESCOPE_DEFAULT_PERMISSION", "MLFLOW_DESCOPE_LOG_FORMAT"}},
+		{"bad username mode", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USERNAME=name"}, []string{"MLFLOW_DESCOPE_USERNAME", "loginId, email or userId"}},
+		{"bad user directory", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USER_DIRECTORY=everyone"}, []string{"MLFLOW_DESCOPE_USER_DIRECTORY", "admins or signed-in"}},
 		{"unknown flag", []string{"--nope"}, []string{"DESCOPE_PROJECT_ID=P2x1"}, []string{"flags"}},
 		{"missing config file", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_CONFIG=absent.env"}, []string{"absent.env"}},
 	}

@@ -95,6 +95,14 @@ func (c *Config) Validate() []error {
 	if c.UnknownRoutes != "deny" && c.UnknownRoutes != "allow" {
 		bad("MLFLOW_DESCOPE_UNKNOWN_ROUTES", "%q must be deny or allow", c.UnknownRoutes)
 	}
+	switch c.UsernameMode {
+	case "loginId", "email", "userId":
+	default:
+		bad("MLFLOW_DESCOPE_USERNAME", "%q must be loginId, email or userId", c.UsernameMode)
+	}
+	if c.UserDirectory != "admins" && c.UserDirectory != "signed-in" {
+		bad("MLFLOW_DESCOPE_USER_DIRECTORY", "%q must be admins or signed-in", c.UserDirectory)
+	}
 	if c.DataDir == "" {
 		bad("MLFLOW_DESCOPE_DATA_DIR", "must not be empty")
 	}

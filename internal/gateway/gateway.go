@@ -19,6 +19,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
@@ -62,6 +63,13 @@ type Policy interface {
 	// Ensure makes sure MLflow user username exists with the admin flag
 	// and roles tok implies, before a request is forwarded.
 	Ensure(ctx context.Context, username string, tok *descope.Token) error
+	// Username is the MLflow username of Descope user userID, decided at
+	// the user's first use and kept since. known is what the gateway
+	// learned of the person from Descope (/me at sign-in, a bound key's
+	// user record); tok is the verified token. Errors wrap
+	// naming.ErrNoProfile (no name yet, and nothing says what it should
+	// be), naming.ErrUnavailable or descope.ErrUnavailable.
+	Username(ctx context.Context, userID string, known naming.Profile, tok *descope.Token) (string, error)
 }
 
 // Options configures the gateway handler. internal/app fills it from the
@@ -92,6 +100,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// AdminUsername is MLflow's bootstrap admin; no identity may map to it.
 	AdminUsername string
+	// RestrictUserList refuses MLflow's users/list (every username and
+	// admin flag) to callers who are not gateway admins
+	// (MLFLOW_DESCOPE_USER_DIRECTORY=admins).
+	RestrictUserList bool
 	// Upstream is MLflow; UpstreamTransport, if set, carries the proxied
 	// requests (default: a tuned clone of http.DefaultTransport).
 	Upstream          *url.URL

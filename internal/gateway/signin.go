@@ -13,6 +13,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -136,6 +137,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	until := tok.Expiry
+	var meErr error
 	if req.RefreshJWT != "" {
 		rt, err := h.opts.Verifier.Verify(ctx, req.RefreshJWT, descope.KindRefresh)
 		if err != nil {
@@ -155,11 +157,22 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 			}
 			h.profiles.put(tok.Subject, p)
 		} else {
+			meErr = err
 			h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject)
 		}
 	}
 	id := h.identityFromToken(tok, MethodCookie)
 	if err := h.refuseBlocked(id); err != nil {
+		h.authFailed(w, r, err)
+		return
+	}
+	// The first sign-in decides the user's MLflow username, from what /me
+	// said; a sign-in that cannot know it fails rather than guess.
+	if err := h.nameIdentity(ctx, id); err != nil {
+		if errors.Is(err, naming.ErrNoProfile) && meErr != nil {
+			err = h.failed(MethodCookie, event.ReasonUsernameUnavailable, errors.Join(err, meErr),
+				errUnavailable("Descope did not say who you are; try signing in again shortly", 2*time.Second))
+		}
 		h.authFailed(w, r, err)
 		return
 	}
@@ -223,6 +236,10 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("sign-out not shared with other replicas yet", "err", err)
 	}
 	h.opts.Sessions.ClearCookies(w)
+	if id != nil {
+		// For the event only: sign-out never fails for want of a name.
+		_ = h.nameIdentity(ctx, id)
+	}
 	stateOf(ctx).identity = id
 	stateOf(ctx).record(event.SignOut{Actor: id.actor()})
 	w.Header().Set("Clear-Site-Data", `"storage"`)
