@@ -11,8 +11,10 @@ PY      := $(VENV)/bin/python
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mlflow-descope-auth/mlflow-descope-auth/internal/cli.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
+HELM_VERSION := v3.22.0
+IMAGE ?= localhost/mlflow-descope-auth:$(VERSION)
 
-.PHONY: build run demo test test-go test-python lint fuzz bench venv clean
+.PHONY: build run demo test test-go test-python lint fuzz bench venv clean image helm
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mlflow-descope-auth ./cmd/descope-sim
@@ -53,6 +55,21 @@ lint:
 FUZZTIME ?= 20s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# The gateway image (deploy/gateway.Containerfile): bin/ and the host's CA
+# bundle on an empty base, so nothing is pulled from a registry.
+image: build
+	@command -v buildah >/dev/null 2>&1 || { echo "make image needs buildah (apt-get install buildah); or run: docker build -f deploy/gateway.Containerfile ." >&2; exit 1; }
+	cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
+	buildah bud --quiet --layers=false -f deploy/gateway.Containerfile -t $(IMAGE) . >/dev/null
+	@echo "built $(IMAGE)"
+
+# helm for the chart tests (tests/deploy), built from its Go module: no helm
+# package is on the registries this project uses.
+helm: bin/tools/.helm-$(HELM_VERSION)
+bin/tools/.helm-$(HELM_VERSION):
+	GOBIN=$(CURDIR)/bin/tools $(GO) install -trimpath helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	touch $@
 
 bench: build venv
 	scripts/bench.sh

@@ -23,6 +23,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seedFile := fs.String("seed-file", "", "JSON file of roles, tenants, users and access keys to create at start")
 	autoSignUp := fs.Bool("auto-sign-up", true, "create unknown login IDs on web-component sign-in")
 	rotation := fs.Bool("refresh-rotation", false, "rotate refresh tokens on every refresh")
+	delivery := fs.String("token-delivery", descopesim.DeliveryBody, "how sign-in and refresh hand out tokens: body, refresh-cookie or cookies")
+	cookieDomain := fs.String("cookie-domain", "", "Domain attribute of the token cookies in cookie modes (empty: host-only)")
+	sessionCookie := fs.String("session-cookie-name", "DS", "name of the session cookie (and the session token's drn)")
+	refreshCookie := fs.String("refresh-cookie-name", "DSR", "name of the refresh cookie (and the refresh token's drn)")
+	keySubject := fs.String("access-key-subject", descopesim.SubjectKeyID, "sub of exchanged JWTs of keys bound to a user: key or user")
 	verbose := fs.Bool("verbose", false, "log every request to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -45,6 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ManagementKey: *mgmtKey,
 		AutoSignUp:    *autoSignUp,
 		Logger:        logger,
+		Delivery: descopesim.TokenDelivery{Mode: *delivery, CookieDomain: *cookieDomain,
+			SessionCookieName: *sessionCookie, RefreshCookieName: *refreshCookie},
+		AccessKeySubject: *keySubject,
 	})
 	if err != nil {
 		return fmt.Errorf("descope-sim: %w", err)

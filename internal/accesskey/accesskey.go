@@ -62,7 +62,7 @@ func RetryAfter(err error) time.Duration {
 
 // Identity is who an access key acts as.
 type Identity struct {
-	Token  *descope.Token // the exchanged JWT; Subject is the key ID
+	Token  *descope.Token // the exchanged JWT; its Subject is the key ID or the bound user's ID
 	KeyID  string
 	UserID string // the bound user, or "" for a standalone key
 	// Username is the key's own MLflow username (access-key-<id>), or ""
@@ -233,14 +233,24 @@ func (a *Authenticator) exchange(ctx context.Context, key string) (Identity, err
 		}
 		return Identity{}, fmt.Errorf("%w: exchanged token: %w", ErrRejected, err)
 	}
-	id := Identity{Token: tok, KeyID: tok.Subject, Username: Username(tok.Subject)}
-	if ex.KeyID != "" && ex.KeyID != tok.Subject {
-		return Identity{}, fmt.Errorf("%w: exchange answered for key %q but the token names %q", ErrRejected, ex.KeyID, tok.Subject)
+	// Descope does not document whether the token's sub is the key ID or,
+	// for a key bound to a user, the user's ID. The key ID is the exchange
+	// answer's keyId (the sub when the answer has none); a sub that differs
+	// must be the user the key's record says it is bound to. Without a
+	// management key the binding cannot be checked: the key then acts as
+	// itself, never as the user its token names.
+	keyID := ex.KeyID
+	if keyID == "" {
+		keyID = tok.Subject
 	}
+	id := Identity{Token: tok, KeyID: keyID, Username: Username(keyID)}
 	if a.opts.Descope.HasManagementKey() {
 		info, err := a.keyInfo(ctx, id.KeyID)
 		if err != nil {
 			return Identity{}, err
+		}
+		if tok.Subject != keyID && (info.BoundUserID == "" || tok.Subject != info.BoundUserID) {
+			return Identity{}, fmt.Errorf("%w: the exchanged token names %q, neither key %q nor the user it is bound to", ErrRejected, tok.Subject, keyID)
 		}
 		if info.BoundUserID != "" {
 			id.UserID = info.BoundUserID

@@ -27,6 +27,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
@@ -124,12 +125,14 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	}
 
 	baseURL := descope.BaseURL(cfg.ProjectID, cfg.BaseURI)
+	cookieNames := descope.CookieNames{Session: cfg.SessionCookieName, Refresh: cfg.RefreshCookieName}
 	dc, err := descope.New(descope.Options{
 		BaseURL:       baseURL,
 		ProjectID:     cfg.ProjectID,
 		ManagementKey: descope.Secret(cfg.ManagementKey.Reveal()),
 		HTTPClient:    a.tel.descopeHTTPClient(),
 		Logger:        log.With("component", "descope"),
+		CookieNames:   cookieNames,
 	})
 	if err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := descope.NewVerifier(a.keys, descope.VerifierOptions{Audiences: cfg.Audiences})
+	verifier, err := descope.NewVerifier(a.keys, descope.VerifierOptions{Audiences: cfg.Audiences, CookieNames: cookieNames})
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +239,11 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		RedirectURL:     redirect,
 		WebComponentURL: componentURL,
 		DescopeBaseURL:  baseURL,
+		BaseStaticURL:   cfg.BaseStaticURL,
+		BaseCDNURL:      cfg.BaseCDNURL,
+		LoginCSPExtras:  cfg.LoginCSPExtras,
+		DescopeCookies:  cookieNames,
+		DPoP:            dpop.New(dpop.Options{}),
 		PublicURL:       cfg.PublicURL,
 		StaticPrefix:    cfg.StaticPrefix,
 		TrustedProxies:  cfg.TrustedProxies,

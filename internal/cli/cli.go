@@ -33,6 +33,8 @@ commands:
   verify         check the audit log's hash chain; exit non-zero if it is broken
   explain ID     show the MLflow user, admin flag, roles and workspaces a Descope
                  user (login ID or user ID) gets, and from which rule
+  probe [URL]    health check for images without a shell: GET URL (default
+                 http://127.0.0.1:$MLFLOW_DESCOPE_PORT/ready), exit 0 on 2xx
   version        print the version
 
 Every command answers --help.
@@ -41,18 +43,21 @@ Configuration comes from environment variables (see .env.example and
 docs/configuration.md), an optional --config file of KEY=VALUE lines, and flags:
 `
 
-// command is one subcommand: its usage line and what it does.
+// command is one subcommand: its usage line and what it does. A command
+// with flags of its own (not the configuration's) answers --help itself.
 type command struct {
-	usage string
-	run   func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error
+	usage    string
+	run      func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error
+	ownFlags bool
 }
 
 var commands = map[string]command{
-	"serve":        {"serve [flags]", serve},
-	"check-config": {"check-config [flags]", checkConfig},
-	"explain":      {"explain <login id or user id> [flags]", explain},
-	"verify":       {"verify [flags]", verify},
-	"version":      {"version", printVersion},
+	"serve":        {"serve [flags]", serve, false},
+	"check-config": {"check-config [flags]", checkConfig, false},
+	"explain":      {"explain <login id or user id> [flags]", explain, false},
+	"verify":       {"verify [flags]", verify, false},
+	"probe":        {"probe [--timeout 5s] [URL]", probe, true},
+	"version":      {"version", printVersion, false},
 }
 
 // Run is the whole program; main only wires the process to it, so tests
@@ -75,7 +80,7 @@ func Run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s%s", name, usage, config.FlagUsage())
 		return ErrReported
 	}
-	if wantsHelp(rest) {
+	if wantsHelp(rest) && !cmd.ownFlags {
 		fmt.Fprintf(stdout, "usage: mlflow-descope-auth %s\n\nflags:\n%s", cmd.usage, config.FlagUsage())
 		return nil
 	}

@@ -20,6 +20,11 @@ type Config struct {
 	RedirectURL         string
 	WebComponentVersion string
 	WebComponentURL     string // full script URL; overrides the version
+	BaseStaticURL       string // the component's base-static-url; empty: its defaults
+	BaseCDNURL          string // the component's base-cdn-url; empty: its defaults
+	LoginCSPExtras      []string
+	SessionCookieName   string // Descope's session cookie and drn (DS)
+	RefreshCookieName   string // Descope's refresh cookie and drn (DSR)
 	AdminRoles          []string
 	DefaultPermission   string
 	Audiences           []string

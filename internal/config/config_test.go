@@ -105,6 +105,12 @@ func TestProblems(t *testing.T) {
 		{"several at once", nil, []string{"DESCOPE_DEFAULT_PERMISSION=ALL", "MLFLOW_DESCOPE_LOG_FORMAT=xml"}, []string{"DESCOPE_PROJECT_ID", "DESCOPE_DEFAULT_PERMISSION", "MLFLOW_DESCOPE_LOG_FORMAT"}},
 		{"bad username mode", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USERNAME=name"}, []string{"MLFLOW_DESCOPE_USERNAME", "loginId, email or userId"}},
 		{"bad user directory", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USER_DIRECTORY=everyone"}, []string{"MLFLOW_DESCOPE_USER_DIRECTORY", "admins or signed-in"}},
+		{"same cookie names", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_SESSION_COOKIE_NAME=X", "DESCOPE_REFRESH_COOKIE_NAME=X"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "must differ"}},
+		{"cookie name is not a token", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_REFRESH_COOKIE_NAME=a;b"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "a;b"}},
+		{"cookie name of the gateway", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_SESSION_COOKIE_NAME=mlflow_ds"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "collides"}},
+		{"unknown csp extra", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_LOGIN_CSP_EXTRAS=recaptcha,everything"}, []string{"DESCOPE_LOGIN_CSP_EXTRAS", "everything"}},
+		{"bad static url", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_BASE_STATIC_URL=javascript:x"}, []string{"DESCOPE_BASE_STATIC_URL"}},
+		{"bad cdn url", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_BASE_CDN_URL=ftp://x"}, []string{"DESCOPE_BASE_CDN_URL"}},
 		{"unknown flag", []string{"--nope"}, []string{"DESCOPE_PROJECT_ID=P2x1"}, []string{"flags"}},
 		{"missing config file", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_CONFIG=absent.env"}, []string{"absent.env"}},
 	}
@@ -170,5 +176,40 @@ func TestDumpMasksSecrets(t *testing.T) {
 	}
 	if got := c.ManagementKey.String(); got != "********" {
 		t.Errorf("Secret.String() = %q", got)
+	}
+}
+
+// TestTokenDeliveryHints: check-config warns when Descope's cookies, set on
+// the custom domain's parent, cannot reach the gateway.
+func TestTokenDeliveryHints(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+		warn bool
+	}{
+		{"default cloud", nil, false},
+		{"simulator on loopback", []string{"DESCOPE_BASE_URI=http://127.0.0.1:8790"}, false},
+		{"sibling of the gateway", []string{"DESCOPE_BASE_URI=https://auth.example.com", "MLFLOW_DESCOPE_PUBLIC_URL=https://mlflow.example.com"}, false},
+		{"another site", []string{"DESCOPE_BASE_URI=https://auth.example.com", "MLFLOW_DESCOPE_PUBLIC_URL=https://mlflow.example.org"}, true},
+		{"gateway on loopback", []string{"DESCOPE_BASE_URI=https://auth.example.com"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(t, nil, append([]string{"DESCOPE_PROJECT_ID=P2x1"}, tt.env...), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := false
+			for _, w := range c.Warnings {
+				if strings.Contains(w, "token response method") {
+					got = true
+				}
+			}
+			if got != tt.warn {
+				t.Errorf("hint = %v; want %v (warnings %q)", got, tt.warn, c.Warnings)
+			}
+		})
 	}
 }

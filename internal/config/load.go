@@ -98,6 +98,7 @@ func Load(src Sources) (*Config, error) {
 	})
 
 	errs = append(errs, c.Validate()...)
+	c.Warnings = append(c.Warnings, c.tokenDeliveryHints()...)
 	return c, errors.Join(errs...)
 }
 

@@ -6,8 +6,15 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 )
+
+// LoginCSPExtras are the third parties DESCOPE_LOGIN_CSP_EXTRAS can let into
+// the login page.
+var LoginCSPExtras = []string{"recaptcha", "hcaptcha", "google-one-tap"}
 
 var (
 	projectIDPattern = regexp.MustCompile(`^[A-Za-z0-9]{4,64}$`)
@@ -44,11 +51,31 @@ func (c *Config) Validate() []error {
 		bad("DESCOPE_REDIRECT_URL", "%q must be a path on this site, starting with a single /", c.RedirectURL)
 	}
 	if c.WebComponentURL == "" && !versionPattern.MatchString(c.WebComponentVersion) {
-		bad("DESCOPE_WEB_COMPONENT_VERSION", "%q is not a version like 3.54.0", c.WebComponentVersion)
+		bad("DESCOPE_WEB_COMPONENT_VERSION", "%q is not a version like 4.3.2", c.WebComponentVersion)
 	}
 	if c.WebComponentURL != "" {
 		if err := parseURL(c.WebComponentURL, new(*url.URL)); err != nil {
 			bad("DESCOPE_WEB_COMPONENT_URL", "%v", err)
+		}
+	}
+	for _, u := range []struct{ key, v string }{{"DESCOPE_BASE_STATIC_URL", c.BaseStaticURL}, {"DESCOPE_BASE_CDN_URL", c.BaseCDNURL}} {
+		if u.v != "" {
+			if err := parseURL(u.v, new(*url.URL)); err != nil {
+				bad(u.key, "%v", err)
+			}
+		}
+	}
+	for _, x := range c.LoginCSPExtras {
+		if !slices.Contains(LoginCSPExtras, x) {
+			bad("DESCOPE_LOGIN_CSP_EXTRAS", "%q is not one of %s", x, strings.Join(LoginCSPExtras, ", "))
+		}
+	}
+	if err := (descope.CookieNames{Session: c.SessionCookieName, Refresh: c.RefreshCookieName}).Validate(); err != nil {
+		bad("DESCOPE_SESSION_COOKIE_NAME", "%v", err)
+	}
+	for key, name := range map[string]string{"DESCOPE_SESSION_COOKIE_NAME": c.SessionCookieName, "DESCOPE_REFRESH_COOKIE_NAME": c.RefreshCookieName} {
+		if strings.HasPrefix(name, "mlflow_") || strings.HasPrefix(name, "__Host-mlflow_") {
+			bad(key, "%q collides with the gateway's own session cookies (mlflow_ds, mlflow_dsr)", name)
 		}
 	}
 	if !ValidPermission(c.DefaultPermission) {

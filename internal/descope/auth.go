@@ -65,13 +65,12 @@ type jwtResponse struct {
 	SessionExpiration int64  `json:"sessionExpiration"`
 }
 
-// refreshCookie is the cookie Descope uses for the refresh token when the
-// project runs in cookie mode.
-const refreshCookie = "DSR"
-
 // Refresh exchanges a refresh token for a new session token
-// (POST /v1/auth/refresh). Errors match ErrRejected (any 4xx but 429: the
-// session is over) or ErrUnavailable (keep the tokens and try later).
+// (POST /v1/auth/refresh). A project that manages tokens in cookies answers
+// with Set-Cookie (the client's CookieNames) instead of the body fields;
+// both are read, the body first, as Descope's Go SDK does. Errors match
+// ErrRejected (any 4xx but 429: the session is over) or ErrUnavailable
+// (keep the tokens and try later).
 func (c *Client) Refresh(ctx context.Context, refreshJWT string) (*RefreshResult, error) {
 	return c.sessionCall(ctx, "refresh", "/v1/auth/refresh", refreshJWT, nil)
 }
@@ -81,22 +80,21 @@ func (c *Client) sessionCall(ctx context.Context, op, path, refreshJWT string, b
 		return nil, fmt.Errorf("descope: %s: empty refresh token", op)
 	}
 	var out jwtResponse
-	var cookieRefresh string
+	var cookieSession, cookieRefresh string
 	err := c.do(ctx, call{
 		op: op, method: http.MethodPost, path: path, secret: refreshJWT, body: body, out: &out,
 		onResponse: func(resp *http.Response) {
-			for _, ck := range resp.Cookies() {
-				if ck.Name == refreshCookie && ck.Value != "" {
-					cookieRefresh = ck.Value
-				}
-			}
+			cookieSession, cookieRefresh = c.cookies.FromResponse(resp)
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	if out.SessionJWT == "" {
-		return nil, unavailable(op, errors.New("answer has no session token"))
+		out.SessionJWT = cookieSession
+	}
+	if out.SessionJWT == "" {
+		return nil, unavailable(op, fmt.Errorf("answer has no session token, neither in the body nor in a %s cookie", c.cookies.Session))
 	}
 	res := &RefreshResult{
 		SessionJWT:        out.SessionJWT,

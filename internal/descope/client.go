@@ -62,6 +62,10 @@ type Options struct {
 	// Logger receives one debug line per call (op, status, duration); default
 	// discards.
 	Logger *slog.Logger
+	// CookieNames are the names of Descope's session and refresh cookies
+	// (default DS and DSR): in cookie mode, refresh answers with them in
+	// Set-Cookie instead of body fields.
+	CookieNames CookieNames
 }
 
 // Client calls Descope's HTTP API. It is safe for concurrent use. It makes
@@ -75,6 +79,7 @@ type Client struct {
 	timeout   time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	cookies   CookieNames
 }
 
 // New validates opts and returns a Client.
@@ -88,6 +93,9 @@ func New(opts Options) (*Client, error) {
 		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("descope: base url must be an absolute http(s) url without query, fragment or credentials")
 	}
+	if err := opts.CookieNames.Validate(); err != nil {
+		return nil, err
+	}
 	if strings.ContainsAny(opts.ManagementKey.Reveal(), " \t\r\n") {
 		return nil, errors.New("descope: management key contains whitespace")
 	}
@@ -99,6 +107,7 @@ func New(opts Options) (*Client, error) {
 		timeout:   opts.Timeout,
 		now:       opts.Now,
 		log:       opts.Logger,
+		cookies:   opts.CookieNames.withDefaults(),
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{

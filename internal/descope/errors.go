@@ -167,3 +167,24 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // maxRetryAfterSeconds caps a server's Retry-After (one day) so a broken
 // header cannot park a caller forever.
 const maxRetryAfterSeconds = 86400
+
+// Descope's "user not found" error codes: E062108 from the auth API,
+// E112102 from the management API (go-sdk ErrManagementUserNotFound).
+const (
+	CodeUserNotFound           = "E062108"
+	CodeManagementUserNotFound = "E112102"
+)
+
+// IsUserNotFound reports whether err is Descope saying that the user does not
+// exist: a 404, or a 400 with either "user not found" code. Other rejections
+// (a bad management key, 401/403) are no proof that a user was deleted.
+func IsUserNotFound(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.Status == http.StatusNotFound {
+		return true
+	}
+	return ae.Status == http.StatusBadRequest && (ae.Code == CodeUserNotFound || ae.Code == CodeManagementUserNotFound)
+}

@@ -61,6 +61,10 @@ type Token struct {
 	// Tenants is the tenants claim; nil when the claim is absent.
 	Tenants       map[string]TenantClaims
 	CurrentTenant string // dct
+	// JKT is the cnf.jkt claim: the SHA-256 thumbprint of the key a
+	// DPoP-bound token belongs to. Such a token is only valid together with
+	// a DPoP proof signed by that key (RFC 9449). "" for ordinary tokens.
+	JKT string
 	// Claims holds every claim, custom ones included.
 	Claims map[string]any
 }
@@ -176,6 +180,9 @@ func newToken(raw, kid string, kind Kind, c jwt.MapClaims) (*Token, error) {
 	if t.Tenants, err = tenantClaims(c); err != nil {
 		return nil, err
 	}
+	if t.JKT, err = confirmationJKT(c); err != nil {
+		return nil, err
+	}
 	if aud, aerr := c.GetAudience(); aerr == nil {
 		t.Audience = aud
 	} else {
@@ -188,6 +195,25 @@ func newToken(raw, kid string, kind Kind, c jwt.MapClaims) (*Token, error) {
 		t.IssuedAt = iat.Time
 	}
 	return t, nil
+}
+
+// confirmationJKT reads cnf.jkt (RFC 9449 §6.1). A cnf claim of another
+// shape, or one that binds the token some other way (x5t#S256, jwk…), is
+// malformed here: a sender-constrained token is never taken as a bearer one.
+func confirmationJKT(c map[string]any) (string, error) {
+	v, ok := c["cnf"]
+	if !ok || v == nil {
+		return "", nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("%w: claim cnf is not an object", ErrMalformed)
+	}
+	jkt, ok := m["jkt"].(string)
+	if !ok || jkt == "" || len(jkt) > 128 {
+		return "", fmt.Errorf("%w: claim cnf has no usable jkt (only DPoP-bound tokens are understood)", ErrMalformed)
+	}
+	return jkt, nil
 }
 
 func tenantClaims(c map[string]any) (map[string]TenantClaims, error) {

@@ -40,6 +40,10 @@ type VerifierOptions struct {
 	// CacheSize bounds the cache of verified tokens (default
 	// DefaultCacheSize; negative disables it).
 	CacheSize int
+	// CookieNames are the drn values of session and refresh tokens
+	// (default DS and DSR): a flow that renames Descope's cookies renames
+	// the claim too, as Descope's Go SDK expects.
+	CookieNames CookieNames
 }
 
 // Verifier checks Descope JWTs against the project's keys and the gateway's
@@ -53,6 +57,7 @@ type Verifier struct {
 	parser    *jwt.Parser
 	now       func() time.Time
 	cache     *tokenCache
+	drn       CookieNames
 }
 
 // NewVerifier returns a Verifier using keys.
@@ -62,6 +67,9 @@ func NewVerifier(keys *Keys, opts VerifierOptions) (*Verifier, error) {
 	}
 	if opts.Leeway < 0 || opts.MaxTokenBytes < 0 {
 		return nil, errors.New("descope: verifier: negative leeway or size limit")
+	}
+	if err := opts.CookieNames.Validate(); err != nil {
+		return nil, fmt.Errorf("descope: verifier: %w", err)
 	}
 	for _, iss := range opts.Issuers {
 		if iss == "" {
@@ -79,6 +87,7 @@ func NewVerifier(keys *Keys, opts VerifierOptions) (*Verifier, error) {
 		issuers:   slices.Clone(opts.Issuers),
 		audiences: slices.Clone(opts.Audiences),
 		maxBytes:  opts.MaxTokenBytes,
+		drn:       opts.CookieNames.withDefaults(),
 	}
 	if v.maxBytes == 0 {
 		v.maxBytes = DefaultMaxTokenBytes
@@ -164,7 +173,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, kind Kind) (*Token, e
 	if !v.audienceOK(tok.Audience) {
 		return nil, fmt.Errorf("%w: %q", ErrAudience, truncate(strings.Join(tok.Audience, ","), 128))
 	}
-	if err := kindOK(kind, claims); err != nil {
+	if err := v.kindOK(kind, claims); err != nil {
 		return nil, err
 	}
 	v.cache.put(ck, tok, signer, v.now())
@@ -258,15 +267,18 @@ func (v *Verifier) audienceOK(aud []string) bool {
 	return false
 }
 
-func kindOK(kind Kind, c jwt.MapClaims) error {
+// kindOK checks drn against the kind asked for: the configured session or
+// refresh name (DS and DSR by default). An access-key token needs none but
+// must not be a refresh token.
+func (v *Verifier) kindOK(kind Kind, c jwt.MapClaims) error {
 	drn, ok := c["drn"].(string)
 	if !ok && c["drn"] != nil {
 		return fmt.Errorf("%w: claim drn is not a string", ErrMalformed)
 	}
 	switch {
-	case kind == KindSession && drn == "DS",
-		kind == KindRefresh && drn == "DSR",
-		kind == KindAccessKey && drn != "DSR":
+	case kind == KindSession && drn == v.drn.Session,
+		kind == KindRefresh && drn == v.drn.Refresh,
+		kind == KindAccessKey && drn != v.drn.Refresh && drn != DefaultRefreshCookieName:
 		return nil
 	}
 	if drn == "" {

@@ -3,6 +3,7 @@ package descopesim
 import (
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"time"
 )
@@ -180,6 +181,9 @@ func (s *Server) exchangeAccessKey(secret string, nsec map[string]any) (keyID, t
 	}
 	claims["iss"] = s.Issuer()
 	claims["sub"] = opts.ID
+	if opts.BoundUserID != "" && s.accessKeySubject() == SubjectBoundUser {
+		claims["sub"] = opts.BoundUserID
+	}
 	claims["iat"] = now.Unix()
 	claims["exp"] = exp.Unix()
 	token, err = s.sign(opts.Alg, claims)
@@ -229,4 +233,54 @@ func (s *Server) keyToWireLocked(k *accessKey) wireKey {
 		w.KeyTenants = append(w.KeyTenants, wireTenant{TenantID: t.TenantID, TenantName: s.tenants[t.TenantID].Name, RoleNames: nonNil(t.RoleNames)})
 	}
 	return w
+}
+
+// What the sub claim of an exchanged access-key JWT holds for a key bound
+// to a user. Descope does not document it; the gateway accepts both.
+const (
+	SubjectKeyID     = "key"  // the key ID (default)
+	SubjectBoundUser = "user" // the bound user's ID
+)
+
+func validKeySubject(v string) error {
+	switch v {
+	case "", SubjectKeyID, SubjectBoundUser:
+		return nil
+	}
+	return fmt.Errorf("descopesim: access-key subject %q (want %s or %s): %w", v, SubjectKeyID, SubjectBoundUser, ErrInvalid)
+}
+
+// SetAccessKeySubject picks what sub holds in exchanged JWTs of bound keys
+// from now on: SubjectKeyID or SubjectBoundUser.
+func (s *Server) SetAccessKeySubject(v string) error {
+	if err := validKeySubject(v); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.keySubject = v
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) accessKeySubject() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keySubject == "" {
+		return SubjectKeyID
+	}
+	return s.keySubject
+}
+
+func (s *Server) simSetKeySubject(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Subject string `json:"subject"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := s.SetAccessKeySubject(req.Subject); err != nil {
+		writeSimError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"subject": s.accessKeySubject()})
 }

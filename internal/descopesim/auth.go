@@ -83,12 +83,16 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
 	} else {
 		p.session, p.sessionExp, err = s.issueSession(st, st.sessionTTL)
 		p.refreshExp = st.expires
+		if s.TokenDelivery().Mode != DeliveryBody {
+			// Cookie mode sets the (unchanged) refresh cookie again.
+			p.refresh = raw
+		}
 	}
 	if err != nil {
 		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized", "cannot refresh this session")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.jwtResponseFor(st.userID, p, false))
+	writeJSON(w, http.StatusOK, s.deliverTokens(w, r, s.jwtResponseFor(st.userID, p, false)))
 }
 
 func (st *refreshState) copy() *refreshState {
@@ -175,7 +179,7 @@ func (s *Server) selectTenant(w http.ResponseWriter, r *http.Request) {
 	if rotate {
 		_ = s.RevokeRefresh(raw)
 	}
-	writeJSON(w, http.StatusOK, s.jwtResponseFor(st.userID, p, false))
+	writeJSON(w, http.StatusOK, s.deliverTokens(w, r, s.jwtResponseFor(st.userID, p, false)))
 }
 
 // exchangeKey serves POST /v1/auth/accesskey/exchange.

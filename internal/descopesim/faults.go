@@ -111,7 +111,7 @@ func (s *Server) countAndFault(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, "/sim/flow/") {
+		if strings.HasPrefix(r.URL.Path, "/sim/flow/") || strings.HasPrefix(r.URL.Path, "/v1/flow/") {
 			s.setCORS(w, r)
 		}
 		switch {

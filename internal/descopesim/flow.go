@@ -75,12 +75,23 @@ func (s *Server) flowSignIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Request is invalid", "login id is required")
 		return
 	}
-	u, err := s.UserByLoginID(req.LoginID)
+	resp, ok := s.signInLoginID(w, req.LoginID, req.Tenant)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.deliverTokens(w, r, resp))
+}
+
+// signInLoginID completes a sign-in for a login ID: finds the user (creating
+// it when AutoSignUp is on) and issues a session and a refresh token. On
+// failure it writes the error answer and returns false.
+func (s *Server) signInLoginID(w http.ResponseWriter, loginID, tenant string) (jwtResponse, bool) {
+	u, err := s.UserByLoginID(loginID)
 	firstSeen := false
 	if errors.Is(err, ErrNotFound) && s.autoSignUp {
-		nu := User{LoginIDs: []string{req.LoginID}, Name: req.LoginID}
-		if local, _, ok := strings.Cut(req.LoginID, "@"); ok {
-			nu.Email, nu.Name = req.LoginID, local
+		nu := User{LoginIDs: []string{loginID}, Name: loginID}
+		if local, _, ok := strings.Cut(loginID, "@"); ok {
+			nu.Email, nu.Name = loginID, local
 		}
 		var created *User
 		created, err = s.createUser(nu)
@@ -91,22 +102,22 @@ func (s *Server) flowSignIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusUnauthorized, codeNotFound, "User not found", "no user with this login id")
-		return
+		return jwtResponse{}, false
 	case err != nil:
 		writeSimError(w, err)
-		return
+		return jwtResponse{}, false
 	case u.Status != StatusEnabled:
 		writeError(w, http.StatusUnauthorized, codeUnauthorized, "User is disabled", "this user cannot sign in")
-		return
+		return jwtResponse{}, false
 	}
 	st := &refreshState{
-		userID: u.ID, tenant: req.Tenant, alg: AlgES384,
-		amr: []string{"email"}, sessionTTL: DefaultSessionTTL,
+		userID: u.ID, tenant: tenant, alg: AlgES384,
+		amr: []string{"email"}, sessionTTL: s.flowSessionTTL,
 	}
 	p, err := s.issuePair(st, st.sessionTTL, s.now().Add(DefaultRefreshTTL))
 	if err != nil {
 		writeSimError(w, err)
-		return
+		return jwtResponse{}, false
 	}
-	writeJSON(w, http.StatusOK, s.jwtResponseFor(u.ID, p, firstSeen))
+	return s.jwtResponseFor(u.ID, p, firstSeen), true
 }

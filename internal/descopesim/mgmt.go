@@ -120,7 +120,7 @@ func (s *Server) loadUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if u == nil {
-		writeError(w, http.StatusBadRequest, codeNotFound, "User not found", "no user with this login id or user id")
+		writeError(w, http.StatusBadRequest, codeMgmtUserNotFound, "User not found", "no user with this login id or user id")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": wu})

@@ -17,8 +17,12 @@ const (
 	codeBadRequest   = "E011001"
 	codeUnauthorized = "E061001"
 	codeNotFound     = "E062108"
-	codeRateLimited  = "E130429"
-	codeInternal     = "E000500"
+	// codeMgmtUserNotFound is what Descope's management API answers for a
+	// missing user (go-sdk ErrManagementUserNotFound); the auth API uses
+	// codeNotFound.
+	codeMgmtUserNotFound = "E112102"
+	codeRateLimited      = "E130429"
+	codeInternal         = "E000500"
 )
 
 // handler builds the middleware chain around the mux.
@@ -57,6 +61,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sim/flow/sign-in", s.flowSignIn)
 	mux.HandleFunc("OPTIONS /sim/flow/", s.flowPreflight)
 
+	// The real web component's flow: static files and the flow API.
+	mux.HandleFunc("GET /pages/{projectId}/v2-beta/{file}", s.showFlowFile)
+	mux.HandleFunc("OPTIONS /v1/flow/", s.flowAPIPreflight)
+	mux.HandleFunc("POST /v1/flow/start", s.flowStart)
+	mux.HandleFunc("POST /v1/flow/next", s.flowNext)
+
 	// Test control API.
 	mux.HandleFunc("GET /sim/healthz", s.showHealth)
 	mux.HandleFunc("GET /sim/users", s.simListUsers)
@@ -75,6 +85,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sim/faults", s.simInjectFault)
 	mux.HandleFunc("DELETE /sim/faults", s.simClearFaults)
 	mux.HandleFunc("PUT /sim/refresh-rotation", s.simSetRotation)
+	mux.HandleFunc("PUT /sim/token-delivery", s.simSetDelivery)
+	mux.HandleFunc("PUT /sim/access-key-subject", s.simSetKeySubject)
 	mux.HandleFunc("GET /sim/counts", s.simShowCounts)
 	mux.HandleFunc("DELETE /sim/counts", s.simResetCounts)
 	mux.HandleFunc("POST /sim/clock/advance", s.simAdvance)

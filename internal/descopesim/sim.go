@@ -29,6 +29,9 @@ const (
 	DefaultSessionTTL    = 10 * time.Minute
 	DefaultRefreshTTL    = 4 * 7 * 24 * time.Hour
 	DefaultAccessKeyTTL  = 10 * time.Minute
+	// DefaultUIComponentsVersion is the @descope/web-components-ui version
+	// @descope/web-component 4.3.2 was published with.
+	DefaultUIComponentsVersion = "3.14.1"
 )
 
 // Sentinel errors returned by the Server methods.
@@ -57,6 +60,19 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives request and error logs; discarded when nil.
 	Logger *slog.Logger
+	// Delivery is how tokens are handed out (body by default); see
+	// SetTokenDelivery.
+	Delivery TokenDelivery
+	// FlowSessionTTL is the lifetime of session JWTs from sign-ins through
+	// a flow (and their refreshes); DefaultSessionTTL when zero.
+	FlowSessionTTL time.Duration
+	// UIComponentsVersion is the @descope/web-components-ui version the
+	// flow's config.json names (DefaultUIComponentsVersion when empty): the
+	// real web component loads that version from its base-cdn-url.
+	UIComponentsVersion string
+	// AccessKeySubject is what the sub of an exchanged access-key JWT holds
+	// for a key bound to a user: SubjectKeyID (default) or SubjectBoundUser.
+	AccessKeySubject string
 }
 
 // Server is a running simulator. Its methods are safe for concurrent use.
@@ -86,6 +102,12 @@ type Server struct {
 	counts     map[string]int
 	rotation   bool
 	seq        int
+	delivery   TokenDelivery
+	keySubject string
+
+	flowSessionTTL time.Duration
+	uiVersion      string
+	executions     map[string]*execution
 }
 
 // New validates opts, generates signing keys and starts serving. Call Close
@@ -112,6 +134,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	opts.Delivery = opts.Delivery.withDefaults()
+	if err := opts.Delivery.validate(); err != nil {
+		return nil, err
+	}
+	if err := validKeySubject(opts.AccessKeySubject); err != nil {
+		return nil, err
+	}
 	keys, err := newKeySet()
 	if err != nil {
 		return nil, err
@@ -130,6 +159,18 @@ func New(opts Options) (*Server, error) {
 		refresh:    map[string]*refreshState{},
 		accessKeys: map[string]*accessKey{},
 		counts:     map[string]int{},
+		delivery:   opts.Delivery,
+		keySubject: opts.AccessKeySubject,
+
+		flowSessionTTL: opts.FlowSessionTTL,
+		uiVersion:      opts.UIComponentsVersion,
+		executions:     map[string]*execution{},
+	}
+	if s.flowSessionTTL == 0 {
+		s.flowSessionTTL = DefaultSessionTTL
+	}
+	if s.uiVersion == "" {
+		s.uiVersion = DefaultUIComponentsVersion
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {

@@ -111,7 +111,7 @@ func (s *Server) issuePair(st *refreshState, sessionTTL time.Duration, refreshEx
 	claims["sub"] = st.userID
 	claims["iat"] = now.Unix()
 	claims["exp"] = refreshExp.Unix()
-	claims["drn"] = "DSR"
+	_, claims["drn"] = s.drnNames()
 	claims["amr"] = st.amr
 	refresh, err := s.sign(st.alg, claims)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *Server) issueSession(st *refreshState, ttl time.Duration) (string, time
 	claims["sub"] = st.userID
 	claims["iat"] = now.Unix()
 	claims["exp"] = exp.Unix()
-	claims["drn"] = "DS"
+	claims["drn"], _ = s.drnNames()
 	claims["amr"] = st.amr
 	for k, v := range st.extra {
 		if v == nil {
@@ -207,7 +207,7 @@ func (s *Server) useRefresh(raw string) (*refreshState, error) {
 	if err != nil {
 		return nil, err
 	}
-	if drn, _ := claims["drn"].(string); drn != "DSR" {
+	if drn, _ := claims["drn"].(string); drn != s.refreshDRN() {
 		return nil, fmt.Errorf("%w: drn %q", errBadToken, drn)
 	}
 	s.mu.Lock()

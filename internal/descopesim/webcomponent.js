@@ -92,6 +92,8 @@
       fetch(base + "/sim/flow/sign-in", {
         method: "POST",
         mode: "cors",
+        // As the real component: cookies Descope sets in cookie mode land.
+        credentials: "include",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body)
       })
@@ -108,8 +110,9 @@
             return;
           }
           try {
-            window.localStorage.setItem("DS", res.data.sessionJwt || "");
-            window.localStorage.setItem("DSR", res.data.refreshJwt || "");
+            // Like the real component, only the tokens the body carries.
+            if (res.data.sessionJwt) { window.localStorage.setItem("DS", res.data.sessionJwt); }
+            if (res.data.refreshJwt) { window.localStorage.setItem("DSR", res.data.refreshJwt); }
           } catch (e) {
             // storage may be unavailable; the event still carries the tokens
           }

@@ -33,6 +33,23 @@ const (
 	ReasonEmptyCredential        Reason = "empty_credential"
 	// The session and refresh JWTs posted at sign-in name different users.
 	ReasonTokenMismatch Reason = "token_mismatch"
+	// A sign-in that brought no session token, or no refresh token (the
+	// project keeps them in cookies that do not reach the gateway).
+	ReasonNoSessionToken Reason = "no_session_token"
+	ReasonNoRefreshToken Reason = "no_refresh_token"
+	// Descope refused the refresh token posted at sign-in.
+	ReasonRefreshRejected Reason = "refresh_rejected"
+	// DPoP (RFC 9449): a bound token (cnf.jkt) at sign-in, where it cannot
+	// become a cookie; the DPoP scheme with an unbound token; a bound token
+	// without the scheme, without one proof, with no checker configured,
+	// with a proof that fails, or with a proof seen before.
+	ReasonDPoPBound        Reason = "dpop_bound"
+	ReasonDPoPNotBound     Reason = "dpop_not_bound"
+	ReasonDPoPRequired     Reason = "dpop_required"
+	ReasonDPoPProofMissing Reason = "dpop_proof_missing"
+	ReasonDPoPUnsupported  Reason = "dpop_unsupported"
+	ReasonDPoPInvalid      Reason = "dpop_invalid"
+	ReasonDPoPReplayed     Reason = "dpop_replayed"
 	// The identity maps to the gateway's own MLflow admin, or to no user.
 	ReasonReservedUsername Reason = "reserved_username"
 	// The user has no MLflow username yet and nothing tells what it should

@@ -45,6 +45,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identit
 		err = h.refuseBlocked(id)
 	}
 	if err == nil {
+		err = h.checkDPoP(r, id)
+	}
+	if err == nil {
 		err = h.nameIdentity(r.Context(), id)
 	}
 	if err != nil {
@@ -124,6 +127,11 @@ func (h *handler) authenticateHeader(ctx context.Context, r *http.Request, value
 			return h.authenticateJWT(ctx, cred, MethodBearerJWT)
 		}
 		return h.authenticateKey(ctx, r, cred, MethodAccessKey)
+	case "dpop": // RFC 9449: a DPoP-bound JWT; checkDPoP verifies the proof
+		if !looksLikeJWT(cred) {
+			return nil, h.failed(MethodBearerJWT, event.ReasonDPoPNotBound, errors.New("DPoP scheme without a JWT"), errUnauthenticated("the DPoP scheme needs a DPoP-bound token"))
+		}
+		return h.authenticateJWT(ctx, cred, MethodBearerJWT)
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {

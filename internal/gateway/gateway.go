@@ -18,6 +18,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
@@ -86,6 +87,20 @@ type Options struct {
 	// RedirectURL is the default landing page after sign-in (default
 	// StaticPrefix + "/").
 	RedirectURL string
+	// BaseStaticURL and BaseCDNURL are the component's base-static-url and
+	// base-cdn-url (self-hosted flow files and UI library); empty: its
+	// defaults. LoginCSPExtras are third parties a flow uses (recaptcha,
+	// hcaptcha, google-one-tap). All three shape the login page's CSP.
+	BaseStaticURL  string
+	BaseCDNURL     string
+	LoginCSPExtras []string
+	// DescopeCookies are Descope's cookie names: at sign-in, tokens the
+	// component's success event does not carry are read from these cookies
+	// (cookie mode on a custom domain). Zero: DS and DSR.
+	DescopeCookies descope.CookieNames
+	// DPoP verifies proofs for DPoP-bound tokens (cnf.jkt); nil refuses
+	// every such token.
+	DPoP *dpop.Checker
 	// PublicURL is the gateway's public origin; nil: LocalOrigins.
 	PublicURL *url.URL
 	// LocalOrigins are the origins a browser may use to reach the gateway

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,48 +14,19 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
 )
 
-// loginCSP allows exactly what the Descope web component needs: its script,
-// and the Descope API (and, for Descope's own cloud, its static and CDN
-// origins) — nothing else.
+// loginCSP allows exactly what the Descope web component needs for this
+// configuration (web.LoginCSP) and nothing else.
 func (h *handler) loginCSP() string {
-	descopeOrigins := uniqueOrigins(h.opts.DescopeBaseURL, h.opts.WebComponentURL)
-	if strings.HasSuffix(hostOf(h.opts.DescopeBaseURL), ".descope.com") {
-		descopeOrigins = append(descopeOrigins, "https://static.descope.com", "https://descopecdn.com")
-	}
-	d := strings.Join(descopeOrigins, " ")
-	return "default-src 'none'; " +
-		"script-src 'self' " + d + "; " +
-		"connect-src 'self' " + d + "; " +
-		"style-src 'self' 'unsafe-inline' " + d + "; " +
-		"img-src 'self' data: " + d + "; " +
-		"font-src 'self' data: " + d + "; " +
-		"frame-src " + d + "; " +
-		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-}
-
-func uniqueOrigins(urls ...string) []string {
-	var out []string
-	for _, s := range urls {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			continue
-		}
-		o := u.Scheme + "://" + u.Host
-		if !slices.Contains(out, o) {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-func hostOf(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
+	return web.LoginCSP(web.CSPOptions{
+		APIBase:      h.opts.DescopeBaseURL,
+		ComponentURL: h.opts.WebComponentURL,
+		StaticURL:    h.opts.BaseStaticURL,
+		CDNURL:       h.opts.BaseCDNURL,
+		Extras:       h.opts.LoginCSPExtras,
+	})
 }
 
 // showLogin renders the page with <descope-wc>.
@@ -64,13 +34,15 @@ func (h *handler) showLogin(w http.ResponseWriter, r *http.Request) {
 	next := session.SafeRedirect(r.URL.Query().Get("next"), h.opts.RedirectURL)
 	w.Header().Set("Content-Security-Policy", h.loginCSP())
 	h.render(w, r, http.StatusOK, "login.html", map[string]any{
-		"Prefix":       h.opts.StaticPrefix,
-		"ComponentURL": h.opts.WebComponentURL,
-		"ProjectID":    h.opts.ProjectID,
-		"FlowID":       h.flowFor(next),
-		"BaseURL":      h.opts.DescopeBaseURL,
-		"RedirectURL":  h.originFor(r) + h.opts.StaticPrefix + "/auth/login?next=" + url.QueryEscape(next),
-		"Next":         next,
+		"Prefix":        h.opts.StaticPrefix,
+		"ComponentURL":  h.opts.WebComponentURL,
+		"ProjectID":     h.opts.ProjectID,
+		"FlowID":        h.flowFor(next),
+		"BaseURL":       h.opts.DescopeBaseURL,
+		"BaseStaticURL": h.opts.BaseStaticURL,
+		"BaseCDNURL":    h.opts.BaseCDNURL,
+		"RedirectURL":   h.originFor(r) + h.opts.StaticPrefix + "/auth/login?next=" + url.QueryEscape(next),
+		"Next":          next,
 	})
 }
 
@@ -118,9 +90,27 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, errBadRequest("malformed sign-in request"))
 		return
 	}
+	// The component's event carries the tokens unless the project manages
+	// them in cookies; then Descope's cookies came with this request.
+	var refreshFrom string
+	req.SessionJWT, req.RefreshJWT, refreshFrom = h.signInTokens(r, req.SessionJWT, req.RefreshJWT)
+	if req.SessionJWT == "" {
+		h.refuseSignIn(w, r, event.ReasonNoSessionToken, msgNoTokens)
+		return
+	}
+	if h.opts.Sessions.IsRevoked(req.SessionJWT) || h.opts.Sessions.IsRevoked(req.RefreshJWT) {
+		// Descope's cookies outlive a sign-out here: they must not sign
+		// the browser straight back in.
+		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonSignedOut, errors.New("tokens of a signed-out session"), errUnauthenticated("this session was signed out; sign in again")))
+		return
+	}
 	tok, err := h.opts.Verifier.Verify(ctx, req.SessionJWT, descope.KindSession)
 	if err != nil {
 		h.authFailed(w, r, h.failed(MethodCookie, event.Reason(descope.Reason(err)), err, errUnauthenticated("the session token was not accepted")))
+		return
+	}
+	if tok.JKT != "" {
+		h.refuseSignIn(w, r, event.ReasonDPoPBound, msgDPoPBound)
 		return
 	}
 	// Before any further work for this user (the refresh token, Descope's
@@ -136,30 +126,42 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, errBadRequest("the Descope session token is too large to keep in a cookie; reduce the claims or tenants in the project's JWT template"))
 		return
 	}
-	until := tok.Expiry
+	// Without a refresh token the session would silently end with this
+	// session JWT (minutes): refuse, and say what to change.
+	if req.RefreshJWT == "" {
+		h.refuseSignIn(w, r, event.ReasonNoRefreshToken, msgNoRefreshToken)
+		return
+	}
+	rt, err := h.opts.Verifier.Verify(ctx, req.RefreshJWT, descope.KindRefresh)
+	if err != nil {
+		h.authFailed(w, r, h.failed(MethodCookie, event.Reason("refresh_"+descope.Reason(err)), err, errUnauthenticated("the refresh token was not accepted")))
+		return
+	}
+	if rt.Subject != tok.Subject {
+		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonTokenMismatch, errors.New("session and refresh tokens name different users"), errUnauthenticated("the tokens do not belong together")))
+		return
+	}
+	if rt.JKT != "" {
+		h.refuseSignIn(w, r, event.ReasonDPoPBound, msgDPoPBound)
+		return
+	}
+	until := rt.Expiry
 	var meErr error
-	if req.RefreshJWT != "" {
-		rt, err := h.opts.Verifier.Verify(ctx, req.RefreshJWT, descope.KindRefresh)
-		if err != nil {
-			h.authFailed(w, r, h.failed(MethodCookie, event.Reason("refresh_"+descope.Reason(err)), err, errUnauthenticated("the refresh token was not accepted")))
-			return
+	// Readable names are not in the session JWT by default: ask once. A
+	// refusal means the refresh token is dead (revoked at a sign-out
+	// elsewhere, say), which matters most for one read from a cookie.
+	if u, err := h.opts.Descope.Me(ctx, req.RefreshJWT); err == nil {
+		p := profile{Email: u.Email, Name: u.Name}
+		if len(u.LoginIDs) > 0 {
+			p.LoginID = u.LoginIDs[0]
 		}
-		if rt.Subject != tok.Subject {
-			h.authFailed(w, r, h.failed(MethodCookie, event.ReasonTokenMismatch, errors.New("session and refresh tokens name different users"), errUnauthenticated("the tokens do not belong together")))
-			return
-		}
-		until = rt.Expiry
-		// Readable names are not in the session JWT by default: ask once.
-		if u, err := h.opts.Descope.Me(ctx, req.RefreshJWT); err == nil {
-			p := profile{Email: u.Email, Name: u.Name}
-			if len(u.LoginIDs) > 0 {
-				p.LoginID = u.LoginIDs[0]
-			}
-			h.profiles.put(tok.Subject, p)
-		} else {
-			meErr = err
-			h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject)
-		}
+		h.profiles.put(tok.Subject, p)
+	} else if errors.Is(err, descope.ErrRejected) {
+		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonRefreshRejected, err, errUnauthenticated("Descope refused the refresh token; sign in again")))
+		return
+	} else {
+		meErr = err
+		h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject, "refresh_from", refreshFrom)
 	}
 	id := h.identityFromToken(tok, MethodCookie)
 	if err := h.refuseBlocked(id); err != nil {

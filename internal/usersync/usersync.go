@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,16 +344,9 @@ func (s *Syncer) unblock(ctx context.Context, rep *Report, userID string) {
 // blockedStatus: disabled users, and invitations that expired.
 func blockedStatus(status string) bool { return status == "disabled" || status == "expired" }
 
-// notFound reports whether Descope said the user does not exist: 404, or
-// 400 with Descope's "user not found" code. Other rejections (a bad
-// management key, 401/403) are not proof of deletion.
-func notFound(err error) bool {
-	var ae *descope.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	return ae.Status == http.StatusNotFound || (ae.Status == http.StatusBadRequest && ae.Code == "E062108")
-}
+// notFound reports whether Descope said the user does not exist (either of
+// its "user not found" codes); see descope.IsUserNotFound.
+func notFound(err error) bool { return descope.IsUserNotFound(err) }
 
 // allUsers pages through every user (any status).
 func (s *Syncer) allUsers(ctx context.Context) ([]descope.User, error) {

@@ -2,10 +2,10 @@
 
 ``mlflow server --app-name descope-auth`` runs MLflow's own basic-auth app unchanged;
 this module only checks the configuration and restores what ``mlflow server`` does for
-the literal app name ``basic-auth`` and not for any other name (MLflow 3.17-3.18,
+the literal app name ``basic-auth`` and not for any other name (MLflow 3.12-3.18,
 ``mlflow/server/__init__.py::_run_server``):
 
-1. Bootstrap before workers start: validate ``MLFLOW_FLASK_SERVER_SECRET_KEY``, create
+1. (MLflow >= 3.16.1) Bootstrap before workers start: validate ``MLFLOW_FLASK_SERVER_SECRET_KEY``, create
    the admin user, and mark it done with ``_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED`` so a bad
    configuration fails the command once instead of crash-looping uvicorn workers.
 2. ``_MLFLOW_INTERNAL_GATEWAY_AUTH_TOKEN``: one random token shared by all workers, with
@@ -83,11 +83,17 @@ def prepare_server_process(environ: MutableMapping[str, str]) -> None:
             JOB_EXECUTION_ENV,
         )
 
-    from mlflow.server.auth import bootstrap_admin_user, get_flask_server_secret_key
+    import mlflow.server as mlflow_server
 
-    get_flask_server_secret_key()
-    bootstrap_admin_user()
-    environ[_ADMIN_BOOTSTRAPPED_ENV] = "true"
+    # MLflow >= 3.16.1 bootstraps basic-auth's admin in this process, before the
+    # workers start, with a function whose checks differ by release (3.17 also
+    # validates the Flask secret key): call the installed release's own. Older
+    # releases have no such step: each worker's create_app creates the admin (from
+    # the INI's admin_username/admin_password), for descope-auth as for basic-auth.
+    bootstrap = getattr(mlflow_server, "_bootstrap_basic_auth", None)
+    if bootstrap is not None:
+        bootstrap()
+        environ[_ADMIN_BOOTSTRAPPED_ENV] = "true"
     if not environ.get(_INTERNAL_GATEWAY_TOKEN_ENV):
         environ[_INTERNAL_GATEWAY_TOKEN_ENV] = secrets.token_hex(32)
     if not _job_execution_enabled(environ) and not environ.get(_DELEGATION_KEY_ENV):

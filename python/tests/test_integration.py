@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -59,6 +60,8 @@ def _env(tmp: Path, secret: bytes, function: str = "mlflow_descope_auth.auth:aut
         "default_permission = READ\n"
         f"database_uri = sqlite:///{tmp / 'auth.db'}\n"
         f"admin_username = {ADMIN}\n"
+        # MLflow < 3.16.1 reads the admin password only from here (no env variable).
+        "admin_password = bootstrap-password-123\n"
         f"authorization_function = {function}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "_MLFLOW_"))}
@@ -219,11 +222,22 @@ def _child_environ(pid: int) -> dict[str, str]:
     raise AssertionError("no uvicorn child found")
 
 
+def _mlflow_bootstraps_admin() -> bool:
+    """Whether the installed MLflow has basic-auth's pre-worker admin bootstrap.
+
+    Read from the source: importing mlflow.server here would build its app.
+    """
+    spec = importlib.util.find_spec("mlflow.server")
+    assert spec is not None and spec.origin is not None
+    return "def _bootstrap_basic_auth(" in Path(spec.origin).read_text()
+
+
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
 def test_basic_auth_launch_behaviour_is_restored(server: Server) -> None:
     env = _child_environ(server.proc.pid)
     assert env["_MLFLOW_SGI_NAME"] == "uvicorn"
-    assert env["_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"] == "true"
+    # Only MLflow >= 3.16.1 bootstraps the admin before the workers (for basic-auth).
+    assert env.get("_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED") == ("true" if _mlflow_bootstraps_admin() else None)
     assert len(env["_MLFLOW_INTERNAL_GATEWAY_AUTH_TOKEN"]) == 64
     assert len(env["_MLFLOW_ASSISTANT_DELEGATION_SIGNING_KEY"]) == 64
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"

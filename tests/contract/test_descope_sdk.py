@@ -348,3 +348,80 @@ def test_unknown_project_jwks_is_an_error(sim):
     resp = sim.http.get("/v2/keys/P2NoSuchProject0000000000000")
     assert resp.status_code == 400
     assert set(resp.json()) == {"errorCode", "errorDescription", "errorMessage"}
+
+
+def _delivery(sim: Sim, mode: str) -> None:
+    sim.put("/sim/token-delivery", {"mode": mode})
+
+
+def test_refresh_token_in_cookie_is_read_by_the_sdk(sim, client):
+    """Refresh-cookie mode: /v1/auth/refresh answers the (rotated) refresh
+    token only in Set-Cookie DSR; the SDK takes it from there."""
+    user = new_user(sim, "U2refreshcookie")
+    tokens = sim.mint(user)
+    _delivery(sim, "refresh-cookie")
+    sim.put("/sim/refresh-rotation", {"enabled": True})
+    try:
+        info = client.refresh_session(tokens["refreshJwt"])
+    finally:
+        sim.put("/sim/refresh-rotation", {"enabled": False})
+        _delivery(sim, "body")
+    assert info["sessionToken"]["sub"] == user
+    rotated = info["refreshSessionToken"]["jwt"]
+    assert rotated != tokens["refreshJwt"]
+    assert client.refresh_session(rotated)["userId"] == user
+
+
+def test_both_tokens_in_cookies(sim, client):
+    """Cookie mode for both tokens: the body carries no token. The Python SDK
+    reads only DSR from Set-Cookie (so its answer has no session token); the
+    DS cookie holds a session token it validates. The gateway, like the Go
+    SDK, reads both cookies."""
+    user = new_user(sim, "U2bothcookies")
+    tokens = sim.mint(user)
+    _delivery(sim, "cookies")
+    try:
+        info = client.refresh_session(tokens["refreshJwt"])
+        raw = httpx.post(
+            f"{sim.url}/v1/auth/refresh",
+            headers={"Authorization": f"Bearer {PROJECT_ID}:{tokens['refreshJwt']}"},
+            json={},
+        )
+    finally:
+        _delivery(sim, "body")
+    assert "sessionToken" not in info
+    assert info["refreshSessionToken"]["jwt"] == tokens["refreshJwt"]
+    assert raw.status_code == 200 and not raw.json().get("sessionJwt")
+    session = raw.cookies.get("DS")
+    assert session and client.validate_session(session)["sub"] == user
+
+
+def test_management_user_not_found_code(sim, client):
+    """A missing user is E112102 in the management API (go-sdk
+    ErrManagementUserNotFound), which user sync treats as deleted."""
+    with pytest.raises(AuthException) as exc:
+        client.mgmt.user.load_by_user_id("U2nobody")
+    assert exc.value.status_code == 400
+    assert "E112102" in str(exc.value.error_message)
+
+
+def test_bound_access_key_token_may_name_the_user(sim, client):
+    """A Descope project may issue a bound key's JWT with the user's ID as
+    sub; the SDK accepts it. The SDK derives its "keyId" from sub, so only
+    the exchange answer's own keyId still names the key: the gateway takes
+    the key ID from there."""
+    user = new_user(sim, "U2keyowner")
+    key = sim.post("/sim/access-keys", {"name": "bound", "boundUserId": user}, expect=201)
+    sim.put("/sim/access-key-subject", {"subject": "user"})
+    try:
+        info = client.exchange_access_key(key["secret"])
+        raw = httpx.post(
+            f"{sim.url}/v1/auth/accesskey/exchange",
+            headers={"Authorization": f"Bearer {PROJECT_ID}:{key['secret']}"},
+            json={"loginOptions": {}},
+        ).json()
+    finally:
+        sim.put("/sim/access-key-subject", {"subject": "key"})
+    assert info["sessionToken"]["sub"] == user
+    assert info["keyId"] == user
+    assert raw["keyId"] == key["keyId"]

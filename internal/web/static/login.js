@@ -1,6 +1,8 @@
 // Hands the tokens from the Descope web component to the gateway, which keeps
-// them in HttpOnly cookies, then removes the copies the component left in
-// localStorage so no script on this origin can read them.
+// them in HttpOnly cookies, then removes everything the component left in
+// storage so no script on this origin can read it. A project that manages its
+// tokens in cookies puts none in the success event: the gateway then reads
+// Descope's cookies, which the browser sends with this same-origin request.
 (function () {
   "use strict";
   var cfg = document.getElementById("mda-config").dataset;
@@ -8,9 +10,7 @@
   var errBox = document.getElementById("mda-error");
 
   function clearStoredTokens() {
-    try {
-      ["DS", "DSR"].forEach(function (k) { window.localStorage.removeItem(k); });
-    } catch (e) { /* storage may be disabled */ }
+    window.mdaClearDescopeStorage(); // descope-storage.js
   }
 
   function showError(msg) {
