@@ -242,6 +242,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		BaseStaticURL:   cfg.BaseStaticURL,
 		BaseCDNURL:      cfg.BaseCDNURL,
 		LoginCSPExtras:  cfg.LoginCSPExtras,
+		LoginTitle:      cfg.LoginTitle,
 		DescopeCookies:  cookieNames,
 		DPoP:            dpop.New(dpop.Options{}),
 		PublicURL:       cfg.PublicURL,

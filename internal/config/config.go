@@ -60,6 +60,9 @@ type Config struct {
 	// UserDirectory is MLFLOW_DESCOPE_USER_DIRECTORY: who may list every
 	// MLflow username ("admins" or "signed-in").
 	UserDirectory string
+	// LoginTitle is MLFLOW_DESCOPE_LOGIN_TITLE: the sign-in page's title
+	// and heading.
+	LoginTitle string
 
 	// Audit
 	AuditDatabaseURI string

@@ -104,6 +104,7 @@ func TestProblems(t *testing.T) {
 		{"public url with path", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_PUBLIC_URL=https://mlflow.example/x"}, []string{"MLFLOW_DESCOPE_PUBLIC_URL"}},
 		{"several at once", nil, []string{"DESCOPE_DEFAULT_PERMISSION=ALL", "MLFLOW_DESCOPE_LOG_FORMAT=xml"}, []string{"DESCOPE_PROJECT_ID", "DESCOPE_DEFAULT_PERMISSION", "MLFLOW_DESCOPE_LOG_FORMAT"}},
 		{"bad username mode", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USERNAME=name"}, []string{"MLFLOW_DESCOPE_USERNAME", "loginId, email or userId"}},
+		{"empty login title", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_LOGIN_TITLE= "}, []string{"MLFLOW_DESCOPE_LOGIN_TITLE", "empty"}},
 		{"bad user directory", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USER_DIRECTORY=everyone"}, []string{"MLFLOW_DESCOPE_USER_DIRECTORY", "admins or signed-in"}},
 		{"same cookie names", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_SESSION_COOKIE_NAME=X", "DESCOPE_REFRESH_COOKIE_NAME=X"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "must differ"}},
 		{"cookie name is not a token", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_REFRESH_COOKIE_NAME=a;b"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "a;b"}},

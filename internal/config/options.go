@@ -148,6 +148,9 @@ func options() []option {
 				return nil
 			},
 			get: func(c *Config) string { return c.UsernameMode }},
+		{name: "MLFLOW_DESCOPE_LOGIN_TITLE", def: "Sign in to MLflow", help: "title and heading of the sign-in page",
+			set: func(c *Config, v string) error { c.LoginTitle = strings.TrimSpace(v); return nil },
+			get: func(c *Config) string { return c.LoginTitle }},
 		{name: "MLFLOW_DESCOPE_USER_DIRECTORY", def: "admins", help: "who may list every MLflow username (users/list): admins or signed-in",
 			set: func(c *Config, v string) error { c.UserDirectory = strings.ToLower(v); return nil },
 			get: func(c *Config) string { return c.UserDirectory }},

@@ -94,6 +94,9 @@ type Options struct {
 	BaseStaticURL  string
 	BaseCDNURL     string
 	LoginCSPExtras []string
+	// LoginTitle is the sign-in page's title and heading (default "Sign in
+	// to MLflow").
+	LoginTitle string
 	// DescopeCookies are Descope's cookie names: at sign-in, tokens the
 	// component's success event does not carry are read from these cookies
 	// (cookie mode on a custom domain). Zero: DS and DSR.
@@ -219,6 +222,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.Ready == nil {
 		opts.Ready = func(context.Context) error { return nil }
+	}
+	if opts.LoginTitle == "" {
+		opts.LoginTitle = "Sign in to MLflow"
 	}
 	if opts.RedirectURL == "" {
 		opts.RedirectURL = opts.StaticPrefix + "/"

@@ -34,6 +34,7 @@ func (h *handler) showLogin(w http.ResponseWriter, r *http.Request) {
 	next := session.SafeRedirect(r.URL.Query().Get("next"), h.opts.RedirectURL)
 	w.Header().Set("Content-Security-Policy", h.loginCSP())
 	h.render(w, r, http.StatusOK, "login.html", map[string]any{
+		"Title":         h.opts.LoginTitle,
 		"Prefix":        h.opts.StaticPrefix,
 		"ComponentURL":  h.opts.WebComponentURL,
 		"ProjectID":     h.opts.ProjectID,
