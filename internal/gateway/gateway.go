@@ -71,6 +71,9 @@ type Policy interface {
 	// naming.ErrNoProfile (no name yet, and nothing says what it should
 	// be), naming.ErrUnavailable or descope.ErrUnavailable.
 	Username(ctx context.Context, userID string, known naming.Profile, tok *descope.Token) (string, error)
+	// NoteProfile records the login ID and email Descope has just given for
+	// a user (/me at sign-in); the MLflow username does not change.
+	NoteProfile(ctx context.Context, userID string, p naming.Profile)
 }
 
 // Options configures the gateway handler. internal/app fills it from the

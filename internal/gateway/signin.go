@@ -183,6 +183,11 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonReservedUsername, errors.New("identity maps to the gateway's admin account"), errForbidden("this identity cannot be used")))
 		return
 	}
+	if meErr == nil && id.known != (naming.Profile{}) {
+		// What /me said just now: a changed login ID is recorded (the
+		// username stays).
+		h.opts.Policy.NoteProfile(ctx, id.UserID, id.known)
+	}
 	if err := h.opts.Policy.Ensure(ctx, id.Username, id.Token); err != nil {
 		h.log.Warn("provision at sign-in failed", "err", err, "user_id", id.UserID)
 	}

@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -74,6 +76,36 @@ func TestMLflowUsernamesAreReadable(t *testing.T) {
 		}
 		if _, user := h.mlflowUser(t, browser(t), bearer(first)); user != "shared@example.com" {
 			t.Errorf("first holder after the change: %q, want their name kept", user)
+		}
+	})
+
+	t.Run("a changed login ID keeps the name", func(t *testing.T) {
+		create(t, "U2mover", "mover@old.example.com")
+		signIn := func() map[string]any {
+			t.Helper()
+			c := browser(t)
+			s, r := h.mint(t, "U2mover", descopesim.MintOptions{})
+			if resp := h.signIn(t, c, s, r); resp.StatusCode != http.StatusOK {
+				t.Fatalf("sign-in: %d", resp.StatusCode)
+			}
+			_, body := do(t, c, "GET", h.gw.URL+"/auth/whoami", nil, "")
+			var who map[string]any
+			if err := json.Unmarshal([]byte(body), &who); err != nil {
+				t.Fatal(err)
+			}
+			return who
+		}
+		signIn()
+		if err := h.sim.UpdateUser(descopesim.User{ID: "U2mover", LoginIDs: []string{"mover@new.example.com"}, Email: "mover@new.example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		who := signIn()
+		if who["username"] != "mover@old.example.com" || who["login_id"] != "mover@new.example.com" {
+			t.Errorf("after the login ID changed: username %v, login ID %v", who["username"], who["login_id"])
+		}
+		r, ok, err := h.gw.App.Names().Lookup(context.Background(), "U2mover")
+		if err != nil || !ok || r.Username != "mover@old.example.com" || r.LoginID != "mover@new.example.com" || r.FirstLoginID != "mover@old.example.com" {
+			t.Errorf("recorded %+v, %v, %v", r, ok, err)
 		}
 	})
 

@@ -186,6 +186,9 @@ func (s *Store) assign(ctx context.Context, userID string, profile func(context.
 	if r, ok, err := s.adopt(ctx, userID); err != nil || ok {
 		return r, err
 	}
+	if profile == nil {
+		return Record{}, ErrNoProfile
+	}
 	p, err := profile(ctx)
 	if err != nil {
 		return Record{}, err

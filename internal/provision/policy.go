@@ -81,7 +81,7 @@ func (a *Policy) Admin(tok *descope.Token) bool {
 // Username is the MLflow username of Descope user userID: the one decided
 // at the user's first use and kept since (internal/naming). known is what
 // the caller learned of the person from Descope (its /me at sign-in, a
-// bound key's user record); a changed login ID is recorded. When the user
+// bound key's user record). When the user
 // has no name yet and known says nothing, the login ID and email come from
 // Descope's management API (with a management key), else from the verified
 // token's custom claims "loginId" and "email"; with none of them the
@@ -97,11 +97,6 @@ func (a *Policy) Username(ctx context.Context, userID string, known naming.Profi
 		return "", err
 	}
 	if ok {
-		if known != (naming.Profile{}) && (known.LoginID != r.LoginID || known.Email != r.Email) {
-			if err := a.names.NoteProfile(ctx, userID, known); err != nil {
-				a.log.Warn("login id not recorded", "user_id", userID, "err", err)
-			}
-		}
 		return r.Username, nil
 	}
 	r, err = a.names.Assign(ctx, userID, func(ctx context.Context) (naming.Profile, error) {
@@ -111,6 +106,20 @@ func (a *Policy) Username(ctx context.Context, userID string, known naming.Profi
 		return "", err
 	}
 	return r.Username, nil
+}
+
+// NoteProfile records the login ID and email Descope has just given for a
+// user (its /me at sign-in): the admin page shows them, and a changed login
+// ID is audited. The MLflow username does not change. Only fresh answers
+// are noted here (cached profiles could write an old login ID back); the
+// user sync notes what the management API lists.
+func (a *Policy) NoteProfile(ctx context.Context, userID string, p naming.Profile) {
+	if a.names == nil {
+		return
+	}
+	if err := a.names.NoteProfile(ctx, userID, p); err != nil {
+		a.log.Warn("login id not recorded", "user_id", userID, "err", err)
+	}
 }
 
 // profile finds the login ID and email a new user's name is made of.
