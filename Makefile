@@ -2,7 +2,8 @@
 #   make build   bin/mlflow-descope-auth and bin/descope-sim
 #   make run     the gateway + MLflow on 127.0.0.1:5000 (needs DESCOPE_PROJECT_ID)
 #   make demo    the same, fully offline, against descope-sim
-#   make test    every test (Go, Python plugin, contract, end to end)
+#   make test    every test (Go, Python plugin, contract, end to end, a short soak)
+#   make soak    200 clients for 60 s while things fail; writes docs/reliability.md
 
 GO      ?= go
 PYTHON  ?= python3
@@ -14,7 +15,7 @@ STATICCHECK_VERSION := v0.8.2
 HELM_VERSION := v3.22.0
 IMAGE ?= localhost/mlflow-descope-auth:$(VERSION)
 
-.PHONY: build run demo test test-go test-python lint fuzz bench venv clean image helm
+.PHONY: build run demo test test-go test-python lint fuzz bench soak venv clean image helm
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/mlflow-descope-auth ./cmd/descope-sim
@@ -73,6 +74,10 @@ bin/tools/.helm-$(HELM_VERSION):
 
 bench: build venv
 	scripts/bench.sh
+
+# Not part of make test (which runs scripts/soak.sh's short version).
+soak: build venv
+	scripts/soak.sh $(SOAK_FLAGS)
 
 clean:
 	rm -rf bin .mlflow-descope-auth test-artifacts

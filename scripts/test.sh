@@ -47,6 +47,21 @@ make -s lint
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 
+echo "== soak (short: 40 clients, 24 s, every fault once)"
+if [ -n "${AUDIT_TEST_POSTGRES_DSN:-}" ]; then
+  soak_dir=$(mktemp -d "${TMPDIR:-/tmp}/mda-soak.XXXXXX")
+  rm -rf "$TEST_ARTIFACTS/soak"
+  go build -o "$soak_dir/soak" ./soak
+  # Keeps its logs in $TEST_ARTIFACTS/soak when it fails.
+  timeout --kill-after=20s 300s "$soak_dir/soak" -short -postgres "$AUDIT_TEST_POSTGRES_DSN" -workdir "$TEST_ARTIFACTS/soak" || {
+    echo "soak failed; logs in $TEST_ARTIFACTS/soak" >&2
+    exit 1
+  }
+  rm -rf "$soak_dir" "$TEST_ARTIFACTS/soak"
+else
+  echo "skipped: no PostgreSQL"
+fi
+
 echo "== make demo (smoke)"
 scripts/demo-smoke.sh
 

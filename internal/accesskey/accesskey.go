@@ -358,6 +358,19 @@ func (a *Authenticator) Forget() {
 	a.info.clear()
 }
 
+// Evict drops what this authenticator remembers of one key (its exchanged
+// token and its management record), so that the key's next use asks
+// Descope again: a key just deleted there is refused at once instead of
+// when its token or record would have expired. Requests already past the
+// check are not affected.
+func (a *Authenticator) Evict(keyID string) {
+	if keyID == "" {
+		return
+	}
+	a.valid.deleteFunc(func(_ string, id Identity) bool { return id.KeyID == keyID })
+	a.info.deleteFunc(func(k string, _ *descope.AccessKey) bool { return k == keyID })
+}
+
 // cache is a bounded map with per-entry expiry.
 type cache[V any] struct {
 	mu  sync.Mutex
@@ -401,6 +414,17 @@ func (c *cache[V]) put(k string, v V, exp, now time.Time) {
 		}
 	}
 	c.m[k] = entry[V]{v: v, exp: exp}
+}
+
+// deleteFunc removes every entry for which del returns true.
+func (c *cache[V]) deleteFunc(del func(k string, v V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if del(k, e.v) {
+			delete(c.m, k)
+		}
+	}
 }
 
 func (c *cache[V]) clear() {

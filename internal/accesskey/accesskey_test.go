@@ -124,3 +124,61 @@ func TestPermittedIPsAreEnforced(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictRefusesADeletedKeyAtOnce: a key deleted at Descope keeps working
+// from cache (token and record) until Evict names it; then the next use is
+// refused, and other keys keep their cached answers.
+func TestEvictRefusesADeletedKeyAtOnce(t *testing.T) {
+	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2AccessKeyTest00000000003"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	dc, err := descope.New(descope.Options{BaseURL: sim.URL(), ProjectID: sim.ProjectID(), ManagementKey: descope.Secret(sim.ManagementKey())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := descope.NewKeys(dc, descope.KeysOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := descope.NewVerifier(keys, descope.VerifierOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := accesskey.New(accesskey.Options{Descope: dc, Verifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret, err := sim.CreateAccessKey(descopesim.AccessKeyOptions{Roles: []string{"ci"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := sim.CreateAccessKey(descopesim.AccessKeyOptions{Roles: []string{"ci"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, ip := context.Background(), netip.MustParseAddr("127.0.0.1")
+	for _, s := range []string{secret, other} {
+		if _, err := a.Authenticate(ctx, s, ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sim.DeleteAccessKey(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(ctx, secret, ip); err != nil {
+		t.Fatalf("before Evict the cached key should still pass (that is what Evict is for): %v", err)
+	}
+	a.Evict(id)
+	if _, err := a.Authenticate(ctx, secret, ip); !errors.Is(err, accesskey.ErrRejected) {
+		t.Errorf("after Evict: err %v, want ErrRejected", err)
+	}
+	calls := sim.Count("/v1/auth/accesskey/exchange")
+	if _, err := a.Authenticate(ctx, other, ip); err != nil {
+		t.Errorf("another key after Evict: %v", err)
+	}
+	if n := sim.Count("/v1/auth/accesskey/exchange") - calls; n != 0 {
+		t.Errorf("another key was exchanged again (%d calls): Evict dropped more than it should", n)
+	}
+}

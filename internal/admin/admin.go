@@ -59,6 +59,9 @@ type Options struct {
 	// MLflow username or a login ID) names; the user page shows each with
 	// the user's login ID then and now.
 	Names func(ctx context.Context, q string) ([]naming.Record, error)
+	// Keys, if set, lists every access key with a revoke button; nil shows
+	// "not configured".
+	Keys KeyManager
 	// ExportLimit bounds the rows of one export (default
 	// DefaultExportLimit).
 	ExportLimit int
@@ -128,6 +131,8 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET "+b+"audit.json", h.exportJSON)
 	mux.HandleFunc("GET "+b+"users", h.showUser)
 	mux.HandleFunc("GET "+b+"sync", h.showSync)
+	mux.HandleFunc("GET "+b+"keys", h.showKeys)
+	mux.HandleFunc("POST "+b+"keys/{id}/revoke", h.revokeKey)
 	mux.Handle("GET "+b+"static/", http.StripPrefix(b+"static/", http.FileServerFS(static)))
 	mux.HandleFunc(b, h.notFound)
 	return requireAdmin(securityHeaders(mux))
@@ -152,7 +157,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
+		// same-origin: under no-referrer browsers post forms (revoke a
+		// key) with "Origin: null", which the cross-site rule refuses.
+		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)

@@ -1,9 +1,9 @@
 // Package app builds the whole gateway from its configuration — the Descope
 // client and signing keys, sessions, access keys, the policy and
 // provisioning, MLflow (supervised or external), audit, the block list,
-// metrics, the admin pages and the HTTP server — in one place, New, and runs
-// it. The command (internal/cli) and every test harness use it, so each test
-// runs production's rules.
+// metrics, self-service keys, the admin pages and the HTTP server — in one
+// place, New, and runs it. The command (internal/cli) and every test harness
+// use it, so each test runs production's rules.
 package app
 
 import (
@@ -32,6 +32,8 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/routepolicy"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/selfservice"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/usersync"
 )
@@ -71,6 +73,10 @@ type Deps struct {
 	// AdminOptions, if set, may change the admin pages' options before they
 	// are built (tests: a seeded store, stand-in explain and sync status).
 	AdminOptions func(*admin.Options)
+	// SelfServiceOptions, if set, may change the self-service options
+	// before the service is built (tests: a clock, limits, a Descope that
+	// misbehaves).
+	SelfServiceOptions func(*selfservice.Options)
 }
 
 // App is a built gateway: Handler serves it, Run runs it and its
@@ -90,7 +96,8 @@ type App struct {
 	policy   *provision.Policy
 	names    *naming.Store
 	syncer   *usersync.Syncer // nil without a management key or interval
-	stopping []func()         // undone by Close, last first
+	self     *selfservice.Service
+	stopping []func() // undone by Close, last first
 }
 
 // assertionTTL only has to cover the hop from the gateway to MLflow.
@@ -171,6 +178,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	}
 	a.policy, a.names = prov.policy, prov.names
 	if dc.HasManagementKey() && cfg.SyncInterval > 0 {
+		syncLease, err := newSyncLease(ctx, a.tel.store, cfg.SyncInterval, a.tel.metrics, log)
+		if err != nil {
+			return nil, err
+		}
 		a.syncer, err = usersync.New(usersync.Options{
 			Descope:       dc,
 			MLflow:        mlflowAdmin,
@@ -179,6 +190,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 			Interval:      cfg.SyncInterval,
 			Blocklist:     a.deny,
 			Names:         prov.names,
+			Lease:         syncLease,
 			Events:        a.tel.sink,
 			Logger:        log.With("component", "usersync"),
 		})
@@ -198,17 +210,29 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	sessions, err := session.NewManager(session.Options{
+	sessOpts := session.Options{
 		Verifier:  verifier,
 		Refresher: dc,
 		Cookies:   session.Cookies{Secure: cfg.SecureCookies()},
 		Logger:    log.With("component", "session"),
 		SignedOut: a.deny,
-	})
+	}
+	refreshes, err := openHandoff(ctx, cfg, a.tel.store, a.tel.metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	if refreshes != nil {
+		sessOpts.Handoff = refreshes
+	}
+	sessions, err := session.NewManager(sessOpts)
 	if err != nil {
 		return nil, err
 	}
 	if err := a.tel.addCaches(verifier, a.keyAuth, prov.provisioner, a.up); err != nil {
+		return nil, err
+	}
+	a.self, err = a.newSelfService(ctx, dc)
+	if err != nil {
 		return nil, err
 	}
 	adminPages, err := a.newAdminPages()
@@ -231,6 +255,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if cfg.StaticPrefix != "" && redirect == "/" {
 		redirect = cfg.StaticPrefix + "/"
 	}
+	routes, err := routepolicy.New(routepolicy.Options{AssistantSetup: cfg.AssistantSetup})
+	if err != nil {
+		return nil, err
+	}
 	a.handler, err = gateway.New(gateway.Options{
 		LocalOrigins:    localOrigins(a.ln.Addr()),
 		ProjectID:       cfg.ProjectID,
@@ -251,6 +279,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		// MLFLOW_DESCOPE_UNKNOWN_ROUTES=allow lets non-admins reach API
 		// routes the classifier does not know.
 		AllowUnknownRoutes: cfg.UnknownRoutes == "allow",
+		AdminOnly:          routes.AdminOnly,
 		AdminUsername:      cfg.AdminUsername,
 		RestrictUserList:   cfg.UserDirectory == "admins",
 		Upstream:           a.up.url,
@@ -265,6 +294,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		Signer:             signer,
 		Events:             a.tel.sink,
 		Admin:              adminPages,
+		SelfService:        a.self.Handler(),
 		Ready:              a.up.ready,
 		KeysReady:          a.keys.Ready,
 		MappingReady:       a.policy.MappingApplied,
@@ -283,7 +313,8 @@ func (a *App) Handler() http.Handler { return a.handler }
 func (a *App) Addr() net.Addr { return a.ln.Addr() }
 
 // Run serves the gateway and runs its background work — Descope's keys,
-// the block list, the role mapping and the sync job, the metrics listener,
+// the block list, revocations of self-service keys on other replicas, the
+// role mapping and the sync job, the metrics listener,
 // audit retention, and the supervised MLflow — under one errgroup until ctx
 // is cancelled; then it drains requests (30 s at most) and stops MLflow.
 // It returns nil after a clean shutdown. Call Close afterwards.
@@ -300,6 +331,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.tel.started(cfg, a.deps.Version)
 	g.Go(func() error { return a.keys.Run(gctx) })
 	g.Go(func() error { return a.deny.Run(gctx) })
+	g.Go(func() error { return a.self.Run(gctx) })
 	g.Go(func() error {
 		if err := a.policy.ApplyMapping(gctx); err != nil || a.syncer == nil || gctx.Err() != nil {
 			return err
@@ -356,6 +388,10 @@ func (a *App) Names() *naming.Store { return a.names }
 // AccessKeys is the App's access-key authenticator.
 func (a *App) AccessKeys() *accesskey.Authenticator { return a.keyAuth }
 
+// SelfService is the App's self-service keys and sign-in from code (what
+// the gateway mounts and the admin page's key list uses).
+func (a *App) SelfService() *selfservice.Service { return a.self }
+
 // Metrics serves the App's metrics in the Prometheus text format (what the
 // metrics listener serves).
 func (a *App) Metrics() http.Handler { return a.tel.metrics.Handler() }
@@ -369,6 +405,7 @@ func (a *App) newAdminPages() (http.Handler, error) {
 		Explain:    a.policy.Explain,
 		SyncStatus: func() any { return usersync.Status(a.syncer, a.deny) },
 		Names:      a.names.Find,
+		Keys:       a.self,
 		Logger:     a.log.With("component", "admin"),
 	}
 	if a.deps.AdminOptions != nil {

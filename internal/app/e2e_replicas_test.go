@@ -29,20 +29,9 @@ type replica struct {
 
 func startReplica(t *testing.T, st *stack, env ...string) *replica {
 	t.Helper()
-	_, mlflowURL := st.child(t)
 	port := testenv.FreePort(t)
 	r := &replica{url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan error, 1), logs: &syncBuffer{}}
-	environ := append([]string{
-		"DESCOPE_PROJECT_ID=" + st.sim.ProjectID(),
-		"DESCOPE_BASE_URI=" + st.sim.URL(),
-		"DESCOPE_WEB_COMPONENT_URL=" + st.sim.URL() + "/sim/web-component.js",
-		"MLFLOW_DESCOPE_MLFLOW_URL=" + mlflowURL,
-		"MLFLOW_DESCOPE_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
-		"MLFLOW_DESCOPE_PORT=" + strconv.Itoa(port),
-		"MLFLOW_DESCOPE_METRICS_ADDR=",
-		"MLFLOW_DESCOPE_LOG_FORMAT=text",
-		"HOME=" + os.Getenv("HOME"),
-	}, env...)
+	environ := replicaEnviron(t, st, port, env...)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- cli.Run(ctx, []string{"serve"}, environ, io.Discard, r.logs) }()
@@ -77,6 +66,24 @@ func startReplica(t *testing.T, st *stack, env ...string) *replica {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// replicaEnviron is the environment of a replica listening on port, in
+// external mode in front of st's MLflow; env is added last (and wins).
+func replicaEnviron(t *testing.T, st *stack, port int, env ...string) []string {
+	t.Helper()
+	_, mlflowURL := st.child(t)
+	return append([]string{
+		"DESCOPE_PROJECT_ID=" + st.sim.ProjectID(),
+		"DESCOPE_BASE_URI=" + st.sim.URL(),
+		"DESCOPE_WEB_COMPONENT_URL=" + st.sim.URL() + "/sim/web-component.js",
+		"MLFLOW_DESCOPE_MLFLOW_URL=" + mlflowURL,
+		"MLFLOW_DESCOPE_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
+		"MLFLOW_DESCOPE_PORT=" + strconv.Itoa(port),
+		"MLFLOW_DESCOPE_METRICS_ADDR=",
+		"MLFLOW_DESCOPE_LOG_FORMAT=text",
+		"HOME=" + os.Getenv("HOME"),
+	}, env...)
 }
 
 // signInCookies moves a session into cookies through base's /auth/session.

@@ -53,6 +53,7 @@ func startUpstream(cfg *config.Config, secret []byte, deps Deps, log *slog.Logge
 		Workers:           cfg.MLflowWorkers,
 		BaseEnv:           deps.Environ,
 		WorkDir:           workDir,
+		Home:              cfg.MLflowHome,
 		Logger:            log,
 	})
 	if err != nil {

@@ -118,8 +118,17 @@ var streamed = map[string]bool{
 	"<lambda>":              true, // POST users/create-ui: an HTML form
 }
 
+// uploadNameRPCs are the multipart-upload RPCs whose body "path" is the
+// client's local file (MLflow keeps its base name), not an artifact path.
+var uploadNameRPCs = map[string]bool{
+	"createMultipartUpload": true, "completeMultipartUpload": true, "abortMultipartUpload": true,
+}
+
 // protoFieldKind maps a protobuf request field to an identifier kind.
-func protoFieldKind(service, name string) idKind {
+func protoFieldKind(service, rpc, name string) idKind {
+	if name == "path" && uploadNameRPCs[rpc] {
+		return idUploadName
+	}
 	switch name {
 	case "experiment_id", "experiment_ids":
 		return idExperiment
@@ -220,7 +229,7 @@ func specFor(r dumpRoute) (routeSpec, error) {
 	case r.RPC != "":
 		s.rpc = strings.ToUpper(r.RPC[:1]) + r.RPC[1:]
 		for _, f := range r.Fields {
-			if k := protoFieldKind(r.Service, f.Name); k != idNone {
+			if k := protoFieldKind(r.Service, r.RPC, f.Name); k != idNone {
 				s.fields = append(s.fields, field{f.Name, k, f.Repeated})
 			}
 		}
@@ -277,7 +286,7 @@ var familyIdent = map[Family]string{
 	FamilyUI: "FamilyUI", FamilyHealth: "FamilyHealth", FamilyAuthAdmin: "FamilyAuthAdmin",
 }
 
-var kindIdent = []string{"idNone", "idExperiment", "idRun", "idModelName", "idVersion", "idTrace", "idArtifactPath", "idLoggedModel"}
+var kindIdent = []string{"idNone", "idExperiment", "idRun", "idModelName", "idVersion", "idTrace", "idArtifactPath", "idLoggedModel", "idUploadName"}
 
 func methodExpr(m method) string {
 	var parts []string

@@ -131,6 +131,9 @@ func (c *Classifier) inspect(rt Route, query string, h http.Header, length int64
 	if rej := col.check(); rej != nil {
 		return req, rej
 	}
+	if rej := col.checkArtifactPaths(); rej != nil {
+		return req, rej
+	}
 	req.IDs = col.identifiers()
 	return req, nil
 }

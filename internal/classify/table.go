@@ -56,6 +56,9 @@ const (
 	idTrace
 	idArtifactPath
 	idLoggedModel
+	// idUploadName is a client's local file name whose base name MLflow
+	// stores (the multipart-upload RPCs' "path"); not an identifier.
+	idUploadName
 )
 
 // field is a query or body field that carries an identifier. name is the

@@ -41,6 +41,9 @@ type Config struct {
 	StaticPrefix     string
 	AssertionSecret  Secret // required in external mode; generated otherwise
 	AdminUsername    string
+	// MLflowHome is the MLflow child's HOME (launcher mode); empty means
+	// <DataDir>/mlflow/home, never the gateway user's own home.
+	MLflowHome string
 
 	// Gateway
 	Host             string
@@ -62,7 +65,13 @@ type Config struct {
 	UserDirectory string
 	// LoginTitle is MLFLOW_DESCOPE_LOGIN_TITLE: the sign-in page's title
 	// and heading.
-	LoginTitle string
+	LoginTitle     string
+	AssistantSetup string // who may configure MLflow's assistant: "admins" or "users"
+
+	// Self-service access keys (/auth/keys, sign-in from code)
+	SelfServiceKeys bool
+	MaxKeysPerUser  int
+	MaxKeyExpiry    time.Duration
 
 	// Audit
 	AuditDatabaseURI string

@@ -205,8 +205,14 @@ func readFile(src Sources, name string) ([]byte, error) {
 // reported instead of silently ignored. MLflow's own MLFLOW_* variables are
 // not ours to judge.
 func isOurs(key string) bool {
+	if key == pluginSpeedupsEnv {
+		return false // the MLflow plugin's, passed through to MLflow (docs/mlflow-plugin.md)
+	}
 	return strings.HasPrefix(key, "DESCOPE_") || strings.HasPrefix(key, "MLFLOW_DESCOPE_")
 }
+
+// pluginSpeedupsEnv is read by the MLflow plugin, not by the gateway.
+const pluginSpeedupsEnv = "MLFLOW_DESCOPE_AUTH_SPEEDUPS"
 
 func joinHostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))

@@ -77,7 +77,7 @@ func options() []option {
 		{name: "DESCOPE_ROLE_MAPPING_FILE", help: "file mapping Descope roles and permissions to MLflow roles",
 			set: func(c *Config, v string) error { c.RoleMappingFile = v; return nil },
 			get: func(c *Config) string { return c.RoleMappingFile }},
-		{name: "DESCOPE_SYNC_INTERVAL", def: "5m", help: "how often users are synced from Descope (needs the management key); 0 disables",
+		{name: "DESCOPE_SYNC_INTERVAL", def: "5m", help: "how often users are synced from Descope (needs the management key); 0 disables. Replicas sharing a PostgreSQL database run it on one of them at a time",
 			set: func(c *Config, v string) error { return parseDuration(v, &c.SyncInterval) },
 			get: func(c *Config) string { return c.SyncInterval.String() }},
 
@@ -99,12 +99,15 @@ func options() []option {
 		{name: "MLFLOW_DESCOPE_STATIC_PREFIX", help: "path prefix MLflow is served under (mlflow server --static-prefix)",
 			set: func(c *Config, v string) error { c.StaticPrefix = strings.TrimRight(v, "/"); return nil },
 			get: func(c *Config) string { return c.StaticPrefix }},
-		{name: "MLFLOW_DESCOPE_ASSERTION_SECRET", secret: true, help: "secret shared with the MLflow plugin (required in external mode; generated otherwise)",
+		{name: "MLFLOW_DESCOPE_ASSERTION_SECRET", secret: true, help: "secret shared with the MLflow plugin (required in external mode; generated otherwise); replicas on PostgreSQL also seal the refreshes they share with a key derived from it",
 			set: func(c *Config, v string) error { c.AssertionSecret = Secret(v); return nil },
 			get: func(c *Config) string { return c.AssertionSecret.String() }},
 		{name: "MLFLOW_DESCOPE_MLFLOW_WORKERS", def: "0", help: "uvicorn workers of the MLflow child; 0 keeps MLflow's default",
 			set: func(c *Config, v string) error { return parseWorkers(v, &c.MLflowWorkers) },
 			get: func(c *Config) string { return strconv.Itoa(c.MLflowWorkers) }},
+		{name: "MLFLOW_DESCOPE_MLFLOW_HOME", help: "HOME (and XDG base directories) of the MLflow child; default <data dir>/mlflow/home (launcher mode)",
+			set: func(c *Config, v string) error { c.MLflowHome = v; return nil },
+			get: func(c *Config) string { return c.MLflowHome }},
 		{name: "MLFLOW_AUTH_ADMIN_USERNAME", def: "mlflow-descope-auth-admin", help: "MLflow admin account the gateway uses for provisioning",
 			set: func(c *Config, v string) error { c.AdminUsername = v; return nil },
 			get: func(c *Config) string { return c.AdminUsername }},
@@ -154,8 +157,21 @@ func options() []option {
 		{name: "MLFLOW_DESCOPE_USER_DIRECTORY", def: "admins", help: "who may list every MLflow username (users/list): admins or signed-in",
 			set: func(c *Config, v string) error { c.UserDirectory = strings.ToLower(v); return nil },
 			get: func(c *Config) string { return c.UserDirectory }},
+		{name: "MLFLOW_DESCOPE_ASSISTANT_SETUP", def: "admins", help: "who may reach MLflow's assistant configuration and skill installation: admins or users (MLflow still refuses them to non-local requests)",
+			set: func(c *Config, v string) error { c.AssistantSetup = strings.ToLower(v); return nil },
+			get: func(c *Config) string { return c.AssistantSetup }},
 
-		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, MLflow usernames, signed-out sessions, blocked users): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
+		{name: "MLFLOW_DESCOPE_SELF_SERVICE_KEYS", def: "true", help: "signed-in users create and revoke their own access keys (/auth/keys) and sign in from code (CLI, notebooks); needs DESCOPE_MANAGEMENT_KEY",
+			set: func(c *Config, v string) error { return parseBool(v, &c.SelfServiceKeys) },
+			get: func(c *Config) string { return strconv.FormatBool(c.SelfServiceKeys) }},
+		{name: "MLFLOW_DESCOPE_MAX_KEYS_PER_USER", def: "10", help: "most unexpired access keys one user may hold before the self-service page and the CLI refuse another (1-1000)",
+			set: func(c *Config, v string) error { return parseInt(v, &c.MaxKeysPerUser) },
+			get: func(c *Config) string { return strconv.Itoa(c.MaxKeysPerUser) }},
+		{name: "MLFLOW_DESCOPE_MAX_KEY_EXPIRY", def: "2160h", help: "longest expiry a user may give a self-service access key (24h or more; the page offers 1, 7, 30, 90, 180 and 365 days up to it)",
+			set: func(c *Config, v string) error { return parseDuration(v, &c.MaxKeyExpiry) },
+			get: func(c *Config) string { return c.MaxKeyExpiry.String() }},
+
+		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, MLflow usernames, signed-out sessions, blocked users, the sync lease, shared refreshes): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
 			set: func(c *Config, v string) error { c.AuditDatabaseURI = v; return nil },
 			get: func(c *Config) string { return redactURL(c.AuditDatabaseURI) }},
 		{name: "MLFLOW_DESCOPE_AUDIT_RETENTION", def: "2160h", help: "how long audit events are kept; 0 keeps them forever",
@@ -209,6 +225,15 @@ func parseInt64(v string, dst *int64) error {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	*dst = n
+	return nil
+}
+
+func parseInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", v)
 	}
 	*dst = n
 	return nil

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -140,8 +141,17 @@ func (c *Config) Validate() []error {
 	if c.UserDirectory != "admins" && c.UserDirectory != "signed-in" {
 		bad("MLFLOW_DESCOPE_USER_DIRECTORY", "%q must be admins or signed-in", c.UserDirectory)
 	}
+	if c.AssistantSetup != "admins" && c.AssistantSetup != "users" {
+		bad("MLFLOW_DESCOPE_ASSISTANT_SETUP", "%q must be admins or users", c.AssistantSetup)
+	}
 	if c.DataDir == "" {
 		bad("MLFLOW_DESCOPE_DATA_DIR", "must not be empty")
+	}
+	if c.MaxKeysPerUser < 1 || c.MaxKeysPerUser > 1000 {
+		bad("MLFLOW_DESCOPE_MAX_KEYS_PER_USER", "%d must be between 1 and 1000", c.MaxKeysPerUser)
+	}
+	if c.MaxKeyExpiry < 24*time.Hour || c.MaxKeyExpiry > 3650*24*time.Hour {
+		bad("MLFLOW_DESCOPE_MAX_KEY_EXPIRY", "%s must be between 24h and 87600h (ten years)", c.MaxKeyExpiry)
 	}
 	return errs
 }

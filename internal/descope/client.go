@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/redact"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/strictjson"
 )
 
 // DefaultBaseURL is Descope's API when the project ID names no region.
@@ -225,6 +226,13 @@ func (c *Client) do(ctx context.Context, r call) error {
 		return unavailable(r.op, fmt.Errorf("response larger than %d bytes", limit))
 	}
 	if r.out != nil {
+		// An answer the gateway acts on must mean one thing: a repeated
+		// member (or a case variant, which encoding/json folds into one
+		// struct field) is refused like an unreadable answer, never decoded
+		// with whichever copy a parser happens to keep.
+		if err := strictjson.Check(data, answerRules()); err != nil {
+			return unavailable(r.op, fmt.Errorf("ambiguous response: %w", err))
+		}
 		if err := json.Unmarshal(data, r.out); err != nil {
 			return unavailable(r.op, fmt.Errorf("decode response: %w", err))
 		}
@@ -233,6 +241,13 @@ func (c *Client) do(ctx context.Context, r call) error {
 		r.onResponse(resp)
 	}
 	return nil
+}
+
+// answerRules are strictjson's rules for Descope's answers. Custom
+// attributes and claims are free-form maps whose keys are taken exactly, so
+// case variants there are distinct keys, not repeats.
+func answerRules() strictjson.Options {
+	return strictjson.Options{FoldCase: true, Opaque: []string{"customAttributes", "customClaims"}}
 }
 
 // apiError builds an *APIError from a non-2xx response.

@@ -32,6 +32,10 @@ var (
 	// ErrTokenKind: drn does not match the kind asked for (a refresh token
 	// presented as a session, for instance).
 	ErrTokenKind = errors.New("descope: wrong token kind")
+	// ErrAmbiguous: the header or payload repeats a member name at some
+	// depth ({"roles":[],"roles":["admin"]}). Parsers disagree on which copy
+	// counts, so no claim of such a token is used, however it is signed.
+	ErrAmbiguous = errors.New("descope: ambiguous token")
 	// ErrKeysUnavailable: no key set could be loaded from Descope. This is
 	// transient: callers answer "unavailable", not "unauthenticated".
 	ErrKeysUnavailable = errors.New("descope: signing keys unavailable")
@@ -100,7 +104,7 @@ func RetryAfter(err error) time.Duration {
 }
 
 // Reason returns a stable snake_case label for err, for metrics and audit
-// events: one of malformed, signature, unknown_key, expired, not_yet_valid,
+// events: one of malformed, ambiguous, signature, unknown_key, expired, not_yet_valid,
 // issuer, audience, token_kind, keys_unavailable, rejected, rate_limited,
 // unavailable, no_management_key, or "error" for anything else ("" for nil).
 func Reason(err error) string {
@@ -115,6 +119,8 @@ func Reason(err error) string {
 		return "unknown_key"
 	case errors.Is(err, ErrSignature):
 		return "signature"
+	case errors.Is(err, ErrAmbiguous):
+		return "ambiguous"
 	case errors.Is(err, ErrMalformed):
 		return "malformed"
 	case errors.Is(err, ErrExpired):

@@ -31,6 +31,9 @@ func FuzzVerify(f *testing.F) {
 	c = sessionClaims()
 	c["exp"] = testNow.Add(-time.Hour).Unix()
 	add(rsaKey.sign(f, c))
+	// Validly signed, but repeating a claim: must never be accepted.
+	f.Add(ecKey.signRaw(f, `{"alg":"ES384","kid":"ec1"}`, rawClaims(f, []string{"roles"}, `,"roles":[],"roles":["admin"]`)))
+	f.Add(rsaKey.signRaw(f, `{"alg":"RS256","kid":"ec1","kid":"rsa1"}`, rawClaims(f, nil, "")))
 	f.Add(hmacWithPublicKey(f, rsaKey, true))
 	f.Add(tamper(f, ecKey.sign(f, sessionClaims()), func(m map[string]any) { m["sub"] = "admin" }))
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, sessionClaims())

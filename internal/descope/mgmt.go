@@ -71,10 +71,14 @@ func (c *Client) AccessKey(ctx context.Context, id string) (*AccessKey, error) {
 		query: url.Values{"id": {id}}, out: &out}); err != nil {
 		return nil, err
 	}
-	w := out.Key
-	if w == nil || w.ID == "" {
+	if out.Key == nil || out.Key.ID == "" {
 		return nil, unavailable("load_access_key", errors.New("answer has no key"))
 	}
+	return out.Key.key(), nil
+}
+
+// key converts the wire form.
+func (w *accessKeyWire) key() *AccessKey {
 	bound := w.BoundUserID
 	if bound == "" {
 		bound = w.UserID
@@ -85,7 +89,7 @@ func (c *Client) AccessKey(ctx context.Context, id string) (*AccessKey, error) {
 		CreatedTime: unixTime(w.CreatedTime), ExpireTime: unixTime(w.ExpireTime),
 		CreatedBy: w.CreatedBy, ClientID: w.ClientID, BoundUserID: bound,
 		PermittedIPs: w.PermittedIPs, CustomClaims: w.CustomClaims,
-	}, nil
+	}
 }
 
 // UserSearch selects users for SearchUsers. Zero fields do not filter.

@@ -3,6 +3,7 @@ package descope
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/strictjson"
 )
 
 // Defaults for VerifierOptions.
@@ -124,7 +127,10 @@ func NewVerifier(keys *Keys, opts VerifierOptions) (*Verifier, error) {
 // present, names the project or a configured audience; drn fits kind.
 // An unknown kid forces one rate-limited JWKS refetch before rejection.
 //
-// Errors wrap exactly one of ErrMalformed, ErrSignature, ErrUnknownKey,
+// A header or payload that repeats a member name at any depth is refused
+// first, whatever the signature (ErrAmbiguous).
+//
+// Errors wrap exactly one of ErrMalformed, ErrAmbiguous, ErrSignature, ErrUnknownKey,
 // ErrExpired, ErrNotYetValid, ErrIssuer, ErrAudience, ErrTokenKind or
 // ErrKeysUnavailable (transient: answer "unavailable", not 401).
 func (v *Verifier) Verify(ctx context.Context, raw string, kind Kind) (*Token, error) {
@@ -140,6 +146,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string, kind Kind) (*Token, e
 	ck := cacheKey{sum: sha256.Sum256([]byte(raw)), kind: kind}
 	if tok, ok := v.cache.get(ck, v.now(), v.keys.cached); ok {
 		return tok, nil
+	}
+	// Before anything reads a member: the key lookup reads the header's kid,
+	// the parser keeps the last copy of a repeated claim.
+	if err := unambiguous(raw); err != nil {
+		return nil, err
 	}
 	claims := jwt.MapClaims{}
 	var kid string
@@ -195,6 +206,31 @@ func (v *Verifier) Cached(raw string, kind Kind) bool {
 	return ok
 }
 
+// unambiguous refuses a token whose header or payload is not one JSON
+// value in UTF-8 naming each member once per object. It decodes the
+// segments exactly as the parser does (unpadded base64url), so both see the
+// same bytes.
+func unambiguous(raw string) error {
+	header, rest, ok1 := strings.Cut(raw, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 {
+		return fmt.Errorf("%w: not three segments", ErrMalformed)
+	}
+	for _, seg := range []struct{ name, text string }{{"header", header}, {"payload", payload}} {
+		data, err := base64.RawURLEncoding.DecodeString(seg.text)
+		if err != nil {
+			return fmt.Errorf("%w: %s is not base64url", ErrMalformed, seg.name)
+		}
+		if err := strictjson.Check(data, strictjson.Options{}); err != nil {
+			if errors.Is(err, strictjson.ErrDuplicate) {
+				return fmt.Errorf("%w: %s: %w", ErrAmbiguous, seg.name, err)
+			}
+			return fmt.Errorf("%w: %s: %w", ErrMalformed, seg.name, err)
+		}
+	}
+	return nil
+}
+
 // headerKID checks the JOSE header beyond alg (which the parser has
 // already limited to allowedAlgs).
 func headerKID(t *jwt.Token) (string, error) {
@@ -214,7 +250,7 @@ func headerKID(t *jwt.Token) (string, error) {
 
 // classify maps a parser error to one of the package's sentinels.
 func classify(err error) error {
-	for _, s := range []error{ErrKeysUnavailable, ErrUnknownKey, ErrSignature, ErrMalformed} {
+	for _, s := range []error{ErrKeysUnavailable, ErrUnknownKey, ErrSignature, ErrAmbiguous, ErrMalformed} {
 		if errors.Is(err, s) {
 			return fmt.Errorf("descope: verify: %w", err)
 		}

@@ -28,6 +28,7 @@ type AccessKeyOptions struct {
 	// Fixed secrets are for demos and seed files.
 	Secret      string `json:"secret,omitempty"`
 	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
 	BoundUserID string `json:"boundUserId,omitempty"`
 	// Roles and KeyTenants go into exchanged JWTs. When both are empty and
 	// BoundUserID is set, the bound user's roles and tenants are used.
@@ -80,7 +81,7 @@ func (s *Server) createAccessKey(opts AccessKeyOptions) (*accessKey, error) {
 		opts.ID = s.nextID("K")
 	}
 	if opts.Secret == "" {
-		opts.Secret = "K2" + randomString(40)
+		opts.Secret = newKeySecret()
 	}
 	if opts.Name == "" {
 		opts.Name = opts.ID
@@ -112,6 +113,21 @@ func (s *Server) setKeyStatus(id, status string) error {
 	k.status = status
 	return nil
 }
+
+// RotateAccessKey gives a key a new secret; the old one stops working at
+// once. ID, name, roles, tenants, expiry and the rest stay.
+func (s *Server) RotateAccessKey(id string) (secret string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.accessKeys[id]
+	if !ok {
+		return "", fmt.Errorf("descopesim: access key %q: %w", id, ErrNotFound)
+	}
+	k.opts.Secret = newKeySecret()
+	return k.opts.Secret, nil
+}
+
+func newKeySecret() string { return "K2" + randomString(40) }
 
 // DeleteAccessKey removes a key. Returns ErrNotFound if there is none.
 func (s *Server) DeleteAccessKey(id string) error {
@@ -222,6 +238,7 @@ func (s *Server) keyToWireLocked(k *accessKey) wireKey {
 		CustomClaims: k.opts.CustomClaims,
 		PermittedIPs: nonNil(k.opts.PermittedIPs),
 		CreatedBy:    "descope-sim",
+		Description:  k.opts.Description,
 	}
 	if !k.opts.ExpireTime.IsZero() {
 		w.ExpireTime = k.opts.ExpireTime.Unix()

@@ -150,8 +150,8 @@ func TestMgmtAccessKeys(t *testing.T) {
 		Cleartext string  `json:"cleartext"`
 	}
 	resp := call(t, s, http.MethodPost, "/v1/mgmt/accesskey/create", mgmt,
-		`{"name":"ci","expireTime":0,"roleNames":[],"keyTenants":[{"tenantId":"T1","roleNames":["editor"]}],"userId":"U2x","customClaims":null}`, &created)
-	if resp.StatusCode != http.StatusOK || created.Cleartext == "" || created.Key.Status != KeyActive || created.Key.BoundUserID != "U2x" {
+		`{"name":"ci","expireTime":0,"roleNames":[],"keyTenants":[{"tenantId":"T1","roleNames":["editor"]}],"userId":null,"customClaims":null}`, &created)
+	if resp.StatusCode != http.StatusOK || created.Cleartext == "" || created.Key.Status != KeyActive || created.Key.BoundUserID != "" {
 		t.Fatalf("create: status %d, %+v", resp.StatusCode, created)
 	}
 	id := created.Key.ID
@@ -184,5 +184,92 @@ func TestMgmtAccessKeys(t *testing.T) {
 		if loaded.Key.Status != st.status || len(loaded.Key.KeyTenants) != 1 {
 			t.Errorf("%s: loaded key = %+v; want status %s", st.name, loaded.Key, st.status)
 		}
+	}
+}
+
+// TestMgmtBoundKeysAndRotation covers what the self-service keys rely on:
+// a key created for a user carries the user's authorization (the SDKs say
+// roleNames and keyTenants are then ignored), search by bound user, update
+// keeps what it is not given, and rotation replaces the secret at once.
+func TestMgmtBoundKeysAndRotation(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, Options{})
+	mustOK(t, s.CreateUser(User{ID: "U2own", LoginIDs: []string{"own@example.com"}, Roles: []string{"editor"},
+		Tenants: []UserTenant{{ID: "T2", Roles: []string{"viewer"}}}}))
+	mgmt := testProject + ":" + DefaultManagementKey
+	var created struct {
+		Key       wireKey `json:"key"`
+		Cleartext string  `json:"cleartext"`
+	}
+	resp := call(t, s, http.MethodPost, "/v1/mgmt/accesskey/create", mgmt,
+		`{"name":"mine","expireTime":0,"roleNames":["admin"],"keyTenants":[{"tenantId":"T9","roleNames":["admin"]}],
+		"userId":"U2own","description":"by me","permittedIps":["10.0.0.0/8"],"customClaims":null,"customAttributes":null}`, &created)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create: status %d", resp.StatusCode)
+	}
+	if k := created.Key; k.BoundUserID != "U2own" || k.Description != "by me" || len(k.RoleNames) != 0 || len(k.KeyTenants) != 0 ||
+		!cmp.Equal(k.PermittedIPs, []string{"10.0.0.0/8"}) {
+		t.Errorf("created key = %+v; want bound, described, no roles of its own", k)
+	}
+	var ex exchangeBody
+	if resp := call(t, s, http.MethodPost, "/v1/auth/accesskey/exchange", testProject+":"+created.Cleartext, "", &ex); resp.StatusCode != http.StatusOK {
+		t.Fatalf("exchange: status %d", resp.StatusCode)
+	}
+	claims := mustVerifyAt(t, s, ex.SessionJwt)
+	if !cmp.Equal(claims["roles"], []any{"editor"}) || !cmp.Equal(claims["tenants"], map[string]any{"T2": map[string]any{"roles": []any{"viewer"}}}) {
+		t.Errorf("bound key claims roles=%v tenants=%v; want the user's own", claims["roles"], claims["tenants"])
+	}
+
+	if resp := call(t, s, http.MethodPost, "/v1/mgmt/accesskey/create", mgmt, `{"name":"x","userId":"U2nobody"}`, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("create for an unknown user: status %d, want 400", resp.StatusCode)
+	}
+	if resp := call(t, s, http.MethodPost, "/v1/mgmt/accesskey/create", mgmt, `{"name":""}`, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("create without a name: status %d, want 400", resp.StatusCode)
+	}
+	if _, _, err := s.CreateAccessKey(AccessKeyOptions{Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	var found struct {
+		Keys []wireKey `json:"keys"`
+	}
+	call(t, s, http.MethodPost, "/v1/mgmt/accesskey/search", mgmt, `{"tenantIds":[],"boundUserId":"U2own","creatingUser":null}`, &found)
+	if len(found.Keys) != 1 || found.Keys[0].ID != created.Key.ID {
+		t.Errorf("search by bound user = %+v; want only the user's key", found.Keys)
+	}
+	call(t, s, http.MethodPost, "/v1/mgmt/accesskey/search", mgmt, `{"tenantIds":[],"boundUserId":null}`, &found)
+	if len(found.Keys) != 2 {
+		t.Errorf("search all = %d keys, want 2", len(found.Keys))
+	}
+
+	var updated struct {
+		Key wireKey `json:"key"`
+	}
+	call(t, s, http.MethodPost, "/v1/mgmt/accesskey/update", mgmt, `{"id":"`+created.Key.ID+`","name":"renamed"}`, &updated)
+	if updated.Key.Name != "renamed" || updated.Key.Description != "by me" || len(updated.Key.PermittedIPs) != 1 {
+		t.Errorf("update with only a name = %+v; want the rest kept", updated.Key)
+	}
+	call(t, s, http.MethodPost, "/v1/mgmt/accesskey/update", mgmt, `{"id":"`+created.Key.ID+`","name":"renamed","description":"","permittedIps":[]}`, &updated)
+	if updated.Key.Description != "" || len(updated.Key.PermittedIPs) != 0 {
+		t.Errorf("update clearing description and IPs = %+v", updated.Key)
+	}
+
+	var rotated struct {
+		Key       wireKey `json:"key"`
+		Cleartext string  `json:"cleartext"`
+	}
+	if resp := call(t, s, http.MethodPost, "/v1/mgmt/accesskey/rotate", mgmt, `{"id":"`+created.Key.ID+`"}`, &rotated); resp.StatusCode != http.StatusOK {
+		t.Fatalf("rotate: status %d", resp.StatusCode)
+	}
+	if rotated.Key.ID != created.Key.ID || rotated.Cleartext == "" || rotated.Cleartext == created.Cleartext {
+		t.Errorf("rotate = %+v", rotated)
+	}
+	if resp := call(t, s, http.MethodPost, "/v1/auth/accesskey/exchange", testProject+":"+created.Cleartext, "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("old secret after rotation: status %d, want 401", resp.StatusCode)
+	}
+	if resp := call(t, s, http.MethodPost, "/v1/auth/accesskey/exchange", testProject+":"+rotated.Cleartext, "", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("new secret after rotation: status %d, want 200", resp.StatusCode)
+	}
+	if resp := call(t, s, http.MethodPost, "/v1/mgmt/accesskey/rotate", mgmt, `{"id":"K2none"}`, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("rotate unknown key: status %d, want 400", resp.StatusCode)
 	}
 }

@@ -43,13 +43,14 @@ func (s *Server) jwtResponseFor(userID string, p tokenPair, firstSeen bool) jwtR
 }
 
 // refreshFor authenticates an auth call by its refresh JWT, writing a 401 on
-// failure.
-func (s *Server) refreshFor(w http.ResponseWriter, r *http.Request) (*refreshState, string, bool) {
+// failure. With consume, the refresh JWT is revoked in the same step: of
+// concurrent calls with one token, exactly one succeeds.
+func (s *Server) refreshFor(w http.ResponseWriter, r *http.Request, consume bool) (*refreshState, string, bool) {
 	secret, ok := s.authSecret(w, r)
 	if !ok {
 		return nil, "", false
 	}
-	st, err := s.useRefresh(secret)
+	st, err := s.useRefresh(secret, consume)
 	if err != nil {
 		msg := "refresh token is invalid, expired or revoked"
 		if errors.Is(err, errUserUnavailable) {
@@ -61,15 +62,17 @@ func (s *Server) refreshFor(w http.ResponseWriter, r *http.Request) (*refreshSta
 	return st, secret, true
 }
 
-// refreshSession serves POST /v1/auth/refresh.
+// refreshSession serves POST /v1/auth/refresh. With rotation on, a refresh
+// JWT works once: a second refresh with it, even at the same moment, is
+// refused.
 func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
-	st, raw, ok := s.refreshFor(w, r)
-	if !ok {
-		return
-	}
 	s.mu.Lock()
 	rotate := s.rotation
 	s.mu.Unlock()
+	st, raw, ok := s.refreshFor(w, r, rotate)
+	if !ok {
+		return
+	}
 	var (
 		p   tokenPair
 		err error
@@ -77,9 +80,6 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
 	if rotate {
 		next := st.copy()
 		p, err = s.issuePair(next, next.sessionTTL, st.expires)
-		if err == nil {
-			_ = s.RevokeRefresh(raw)
-		}
 	} else {
 		p.session, p.sessionExp, err = s.issueSession(st, st.sessionTTL)
 		p.refreshExp = st.expires
@@ -136,7 +136,7 @@ func (s *Server) logout(all bool) http.HandlerFunc {
 
 // showMe serves GET /v1/auth/me.
 func (s *Server) showMe(w http.ResponseWriter, r *http.Request) {
-	st, _, ok := s.refreshFor(w, r)
+	st, _, ok := s.refreshFor(w, r, false)
 	if !ok {
 		return
 	}
@@ -156,7 +156,7 @@ func (s *Server) showMe(w http.ResponseWriter, r *http.Request) {
 
 // selectTenant serves POST /v1/auth/tenant/select {"tenant": "T…"}.
 func (s *Server) selectTenant(w http.ResponseWriter, r *http.Request) {
-	st, raw, ok := s.refreshFor(w, r)
+	st, raw, ok := s.refreshFor(w, r, false)
 	if !ok {
 		return
 	}

@@ -196,6 +196,29 @@ func (s *Server) simMint(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"userId": req.UserID, "sessionJwt": sess, "refreshJwt": ref})
 }
 
+// simSignRaw serves POST /sim/tokens/raw: {"alg","header","payload"} with
+// header and payload as JSON text, signed byte for byte (see SignRaw).
+func (s *Server) simSignRaw(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Alg     string `json:"alg"`
+		Header  string `json:"header"`
+		Payload string `json:"payload"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Payload == "" {
+		writeSimError(w, fmt.Errorf("descopesim: payload is required: %w", ErrInvalid))
+		return
+	}
+	tok, err := s.SignRaw(req.Alg, req.Header, req.Payload)
+	if err != nil {
+		writeSimError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jwt": tok})
+}
+
 func (s *Server) simCreateKey(w http.ResponseWriter, r *http.Request) {
 	var req keyRequest
 	if !readJSON(w, r, &req) {

@@ -143,6 +143,28 @@ func (s *Server) sign(alg string, claims map[string]any) (string, error) {
 	return signed, nil
 }
 
+// SignRaw signs exactly the given header and payload text with the current
+// key for alg ("" means ES384), for tests that need tokens no JSON encoder
+// would write: repeated claims, odd spellings. An empty header means
+// {"alg":…,"kid":…,"typ":"JWT"} for that key; a header given is used as is,
+// so it must name the key's kid itself (KeyIDs). Nothing is checked: the
+// result verifies against the JWKS whatever it claims.
+func (s *Server) SignRaw(alg, header, payload string) (string, error) {
+	k, err := s.keyFor(alg)
+	if err != nil {
+		return "", err
+	}
+	if header == "" {
+		header = fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"JWT"}`, k.alg, k.kid)
+	}
+	input := b64([]byte(header)) + "." + b64([]byte(payload))
+	sig, err := k.method.Sign(input, k.priv)
+	if err != nil {
+		return "", fmt.Errorf("descopesim: sign: %w", err)
+	}
+	return input + "." + b64(sig), nil
+}
+
 // errBadToken is returned by verify for any token the simulator did not
 // issue with a current key, or that has expired.
 var errBadToken = errors.New("descopesim: invalid token")

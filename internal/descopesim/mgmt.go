@@ -195,6 +195,8 @@ func (s *Server) loadKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // mgmtCreateKey serves POST /v1/mgmt/accesskey/create → {key, cleartext}.
+// As the SDKs document, a key bound to a user (userId) ignores roleNames and
+// keyTenants: it carries the user's own authorization at every exchange.
 func (s *Server) mgmtCreateKey(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name         string         `json:"name"`
@@ -203,14 +205,29 @@ func (s *Server) mgmtCreateKey(w http.ResponseWriter, r *http.Request) {
 		KeyTenants   []KeyTenant    `json:"keyTenants"`
 		UserID       string         `json:"userId"`
 		CustomClaims map[string]any `json:"customClaims"`
+		Description  string         `json:"description"`
 		PermittedIPs []string       `json:"permittedIps"`
 	}
 	if !readJSON(w, r, &req) {
 		return
 	}
+	if req.Name == "" {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Request is invalid", "name is required")
+		return
+	}
 	opts := AccessKeyOptions{
-		Name: req.Name, BoundUserID: req.UserID, Roles: req.RoleNames,
+		Name: req.Name, Description: req.Description, BoundUserID: req.UserID, Roles: req.RoleNames,
 		KeyTenants: req.KeyTenants, CustomClaims: req.CustomClaims, PermittedIPs: req.PermittedIPs,
+	}
+	if req.UserID != "" {
+		s.mu.Lock()
+		_, known := s.users[req.UserID]
+		s.mu.Unlock()
+		if !known {
+			writeError(w, http.StatusBadRequest, codeNotFound, "User not found", "no user with this id to bind the key to")
+			return
+		}
+		opts.Roles, opts.KeyTenants = nil, nil
 	}
 	if req.ExpireTime > 0 {
 		opts.ExpireTime = time.Unix(req.ExpireTime, 0)
@@ -221,16 +238,18 @@ func (s *Server) mgmtCreateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	wk := s.keyToWireLocked(k)
+	wk, secret := s.keyToWireLocked(k), k.opts.Secret
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"key": wk, "cleartext": k.opts.Secret})
+	writeJSON(w, http.StatusOK, map[string]any{"key": wk, "cleartext": secret})
 }
 
-// searchKeys serves POST /v1/mgmt/accesskey/search → {keys}.
+// searchKeys serves POST /v1/mgmt/accesskey/search {tenantIds, boundUserId,
+// creatingUser} → {keys}.
 func (s *Server) searchKeys(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		TenantIDs   []string `json:"tenantIds"`
-		BoundUserID string   `json:"boundUserId"`
+		TenantIDs    []string `json:"tenantIds"`
+		BoundUserID  string   `json:"boundUserId"`
+		CreatingUser string   `json:"creatingUser"`
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -245,31 +264,46 @@ func (s *Server) searchKeys(w http.ResponseWriter, r *http.Request) {
 		if len(req.TenantIDs) > 0 && !slices.ContainsFunc(k.opts.KeyTenants, func(t KeyTenant) bool { return slices.Contains(req.TenantIDs, t.TenantID) }) {
 			continue
 		}
-		keys = append(keys, s.keyToWireLocked(k))
+		wk := s.keyToWireLocked(k)
+		if req.CreatingUser != "" && wk.CreatedBy != req.CreatingUser {
+			continue
+		}
+		keys = append(keys, wk)
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 }
 
-// updateKey serves POST /v1/mgmt/accesskey/update {id, name, customClaims?}.
+// updateKey serves POST /v1/mgmt/accesskey/update {id, name, description?,
+// customClaims?, permittedIps?}: fields left out are kept.
 func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		ID           string         `json:"id"`
 		Name         string         `json:"name"`
+		Description  *string        `json:"description"`
 		CustomClaims map[string]any `json:"customClaims"`
+		PermittedIPs []string       `json:"permittedIps"`
 	}
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Name == "" {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Request is invalid", "name is required")
 		return
 	}
 	s.mu.Lock()
 	k, ok := s.accessKeys[req.ID]
 	var wk wireKey
 	if ok {
-		if req.Name != "" {
-			k.opts.Name = req.Name
+		k.opts.Name = req.Name
+		if req.Description != nil {
+			k.opts.Description = *req.Description
 		}
 		if req.CustomClaims != nil {
 			k.opts.CustomClaims = maps.Clone(req.CustomClaims)
+		}
+		if req.PermittedIPs != nil {
+			k.opts.PermittedIPs = slices.Clone(req.PermittedIPs)
 		}
 		wk = s.keyToWireLocked(k)
 	}
@@ -279,6 +313,31 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"key": wk})
+}
+
+// rotateKey serves POST /v1/mgmt/accesskey/rotate {id} → {key, cleartext}.
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	k, ok := s.accessKeys[req.ID]
+	var wk wireKey
+	var secret string
+	if ok {
+		secret = newKeySecret()
+		k.opts.Secret = secret
+		wk = s.keyToWireLocked(k)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusBadRequest, codeNotFound, "Access key not found", "no access key with this id")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": wk, "cleartext": secret})
 }
 
 // keyStatusHandler serves POST /v1/mgmt/accesskey/{activate,deactivate} {id}.

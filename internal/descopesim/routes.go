@@ -54,6 +54,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/mgmt/accesskey/activate", s.requireMgmt(s.keyStatusHandler(KeyActive)))
 	mux.HandleFunc("POST /v1/mgmt/accesskey/deactivate", s.requireMgmt(s.keyStatusHandler(KeyInactive)))
 	mux.HandleFunc("POST /v1/mgmt/accesskey/delete", s.requireMgmt(s.mgmtDeleteKey))
+	mux.HandleFunc("POST /v1/mgmt/accesskey/rotate", s.requireMgmt(s.rotateKey))
 
 	// Web component stand-in and its flow endpoint.
 	mux.HandleFunc("GET /sim/web-component.js", s.showWebComponent)
@@ -77,6 +78,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /sim/roles", s.simCreateRole)
 	mux.HandleFunc("POST /sim/tenants", s.simCreateTenant)
 	mux.HandleFunc("POST /sim/tokens", s.simMint)
+	mux.HandleFunc("POST /sim/tokens/raw", s.simSignRaw)
 	mux.HandleFunc("POST /sim/access-keys", s.simCreateKey)
 	mux.HandleFunc("POST /sim/access-keys/{id}/deactivate", s.simKeyStatus(KeyInactive))
 	mux.HandleFunc("POST /sim/access-keys/{id}/activate", s.simKeyStatus(KeyActive))

@@ -201,8 +201,9 @@ var (
 	errUserUnavailable = errors.New("descopesim: user deleted or disabled")
 )
 
-// useRefresh verifies a refresh JWT and returns a copy of its state.
-func (s *Server) useRefresh(raw string) (*refreshState, error) {
+// useRefresh verifies a refresh JWT and returns a copy of its state; with
+// consume it also revokes it, under the same lock (rotation).
+func (s *Server) useRefresh(raw string, consume bool) (*refreshState, error) {
 	claims, err := s.verify(raw)
 	if err != nil {
 		return nil, err
@@ -220,7 +221,11 @@ func (s *Server) useRefresh(raw string) (*refreshState, error) {
 	if !ok || u.Status != StatusEnabled {
 		return nil, errUserUnavailable
 	}
-	return st.copy(), nil
+	c := st.copy()
+	if consume {
+		st.revoked = true
+	}
+	return c, nil
 }
 
 // RevokeRefresh revokes one refresh JWT, as /v1/auth/logout does.

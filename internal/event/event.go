@@ -138,6 +138,9 @@ type SyncRun struct {
 	// Counts are small named totals: descope_users, reconciled, disabled…
 	Counts map[string]int
 	Err    error
+	// Replica names the gateway replica that ran it (the sync lease's
+	// holder name), "" when the sync runs without a lease.
+	Replica string
 }
 
 // UsernameAssigned: a Descope user was given their MLflow username (at
@@ -161,6 +164,44 @@ type LoginIDChanged struct {
 // the effective configuration (never its secrets).
 type Started struct{ Details map[string]string }
 
+// KeyCreated: a personal access key was made for Actor (on the keys page,
+// or by a sign-in from code). The key's secret is never carried.
+type KeyCreated struct {
+	Actor        Actor
+	KeyID        string
+	KeyName      string
+	Channel      string // page, cli or device
+	Expires      time.Time
+	Client       string // the machine's name, for a sign-in from code
+	PermittedIPs []string
+}
+
+// KeyRevoked: Actor deleted an access key, its own or (ByAdmin) anyone's;
+// or, with Refused set, was refused deleting it (ReasonNotOwner).
+type KeyRevoked struct {
+	Actor   Actor
+	KeyID   string
+	KeyName string
+	OwnerID string // the user the key was bound to
+	ByAdmin bool
+	Refused Reason
+}
+
+// CodeSignIn: one step of a sign-in from code. Loopback (RFC 8252): the
+// user approved the program in the browser (a code was issued), declined
+// it, or the program's code was refused at redemption (Refused). Device
+// (RFC 8628, Device set): the user approved or declined the device, or the
+// user code they entered was refused (Refused).
+type CodeSignIn struct {
+	Actor    Actor
+	Device   bool
+	Client   string // the program's machine, as it named itself
+	Origin   string // loopback: the redirect's origin; device: ""
+	DeviceIP string // device: the address that asked for the code
+	Declined bool
+	Refused  Reason
+}
+
 func (SignIn) isEvent()           {}
 func (SignOut) isEvent()          {}
 func (Refresh) isEvent()          {}
@@ -169,6 +210,9 @@ func (KeyExchange) isEvent()      {}
 func (ProvisionChange) isEvent()  {}
 func (SyncRun) isEvent()          {}
 func (Started) isEvent()          {}
+func (KeyCreated) isEvent()       {}
+func (KeyRevoked) isEvent()       {}
+func (CodeSignIn) isEvent()       {}
 func (UsernameAssigned) isEvent() {}
 func (LoginIDChanged) isEvent()   {}
 

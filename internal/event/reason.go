@@ -73,6 +73,9 @@ const (
 
 	// The request names a workspace of a tenant the caller is not in.
 	ReasonWorkspaceDenied Reason = "workspace_denied"
+	// A route reserved to admins beyond MLflow's RBAC (internal/routepolicy):
+	// the assistant's setup.
+	ReasonAssistantSetup Reason = "assistant_setup"
 	// An API route the classifier does not know, from a non-admin.
 	ReasonUnknownRoute Reason = "unknown_route"
 	// A GraphQL query not sent with POST.
@@ -89,4 +92,16 @@ const (
 	ReasonMLflowUnauthenticated  Reason = "mlflow_unauthenticated"
 	// A run of the user sync failed for a reason Descope did not label.
 	ReasonSyncFailed Reason = "sync_failed"
+
+	// Self-service keys and sign-in from code: a key that is not the
+	// caller's; a one-time code that is not of the expected form, matches
+	// nothing, has expired or was used; a loopback code redeemed with
+	// another redirect URI or a verifier that does not match its challenge.
+	ReasonNotOwner         Reason = "not_owner"
+	ReasonMalformedCode    Reason = "malformed_code"
+	ReasonUnknownCode      Reason = "unknown_code"
+	ReasonExpiredCode      Reason = "expired_code"
+	ReasonReusedCode       Reason = "reused_code"
+	ReasonRedirectMismatch Reason = "redirect_mismatch"
+	ReasonPKCEMismatch     Reason = "pkce_mismatch"
 )

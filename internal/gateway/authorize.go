@@ -88,6 +88,13 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) 
 		writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this API route is not known to the gateway"})
 		return false
 	}
+	if !id.Admin && h.opts.AdminOnly != nil {
+		if why := h.opts.AdminOnly(rt, strings.TrimPrefix(classify.RawPath(r), h.opts.StaticPrefix)); why != "" {
+			s.reason = why
+			writeJSONError(w, &apiError{status: http.StatusForbidden, code: codePermissionDenied, message: "this MLflow route is reserved to administrators"})
+			return false
+		}
+	}
 	if rt.Family == classify.FamilyGraphQL && r.Method != http.MethodPost {
 		// MLflow reads GraphQL only from a POST body; anything else ends in
 		// its 500 page, which the MLflow client would retry.

@@ -137,6 +137,10 @@ type Options struct {
 	// AllowUnknownRoutes lets non-admins reach API routes the classifier
 	// does not know (default: refused).
 	AllowUnknownRoutes bool
+	// AdminOnly names routes reserved to admins beyond MLflow's RBAC (see
+	// internal/routepolicy): a non-empty reason refuses a non-admin with 403.
+	// path is the raw path without StaticPrefix. nil: none.
+	AdminOnly func(rt classify.Route, path string) event.Reason
 
 	// Who callers are: Descope tokens, the Descope API for sign-in and
 	// sign-out, browser sessions, access keys (nil: not accepted), and the
@@ -154,6 +158,11 @@ type Options struct {
 	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
 	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
 	Admin http.Handler
+	// SelfService serves {prefix}/auth/keys, {prefix}/auth/cli/… and
+	// {prefix}/auth/device… with the identity, if any (see IdentityFrom,
+	// OriginFrom, ClientIPFrom, RecordEvent); nil: those paths do not
+	// exist.
+	SelfService http.Handler
 	// Readiness for /ready: MLflow answers, Descope's signing keys are
 	// loaded, the role mapping has been applied in MLflow (until it has, a
 	// load balancer sends no one here). nil: always.

@@ -127,9 +127,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 	if a, ok := pr.In.Context().Value(assertionKey{}).(string); ok {
 		pr.Out.Header.Set(assertion.Header, a)
 	}
-	if s.clientIP.IsValid() {
-		pr.Out.Header.Set("X-Forwarded-For", s.clientIP.String())
-	}
+	pr.Out.Header.Set("X-Forwarded-For", forwardedFor(s.clientIP))
 	if u, err := url.Parse(h.originFor(pr.In)); err == nil {
 		pr.Out.Header.Set("X-Forwarded-Proto", u.Scheme)
 		pr.Out.Header.Set("X-Forwarded-Host", u.Host)

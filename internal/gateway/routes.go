@@ -30,6 +30,12 @@ func (h *handler) routes() http.Handler {
 		mux.Handle(p+"/auth/admin", http.RedirectHandler(p+"/auth/admin/", http.StatusFound))
 		mux.Handle(p+"/auth/admin/", setRoute("auth_admin", http.HandlerFunc(h.serveAdmin)))
 	}
+	if h.opts.SelfService != nil {
+		self := setRoute("auth_self_service", http.HandlerFunc(h.serveSelfService))
+		for _, path := range []string{"/auth/keys", "/auth/keys/", "/auth/cli/", "/auth/device", "/auth/device/"} {
+			mux.Handle(p+path, self)
+		}
+	}
 	// Nothing else under /auth/ exists; it must not fall through to MLflow.
 	mux.Handle(p+"/auth/", setRoute("auth_unknown", http.HandlerFunc(h.notFound)))
 	if p == "" {

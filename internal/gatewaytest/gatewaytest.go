@@ -23,10 +23,12 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/app"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow/mlflowtest"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/selfservice"
 )
 
 // Secret is the assertion secret shared with the fake MLflow.
@@ -63,6 +65,10 @@ type Options struct {
 	Events event.Sink
 	// AdminOptions may change the admin pages' options.
 	AdminOptions func(*admin.Options)
+	// SelfServiceOptions may change the self-service options (a clock,
+	// limits, a Descope that misbehaves); the rest is configuration, e.g.
+	// "MLFLOW_DESCOPE_MAX_KEYS_PER_USER=2" in Env.
+	SelfServiceOptions func(*selfservice.Options)
 	// Limits replace the abuse limits.
 	Limits gateway.Limits
 	// Realistic keeps production's limits on forced fetches of Descope's
@@ -124,7 +130,7 @@ func New(tb testing.TB, o Options) *Gateway {
 		tb.Fatal(err)
 	}
 	deps := app.Deps{Listener: ln, MLflowTransport: up.transport, Events: o.Events, AdminOptions: o.AdminOptions,
-		Limits: o.Limits, Logger: o.Logger, Version: "test"}
+		SelfServiceOptions: o.SelfServiceOptions, Limits: o.Limits, Logger: o.Logger, Version: "test"}
 	if !o.Realistic {
 		deps.KeysForcedInterval = time.Millisecond
 		deps.ExchangeLimit = func(netip.Addr) (bool, time.Duration) { return true, 0 }
@@ -276,6 +282,18 @@ func (g *Gateway) Mint(tb testing.TB, userID string, o descopesim.MintOptions) (
 		tb.Fatalf("mint: %v", err)
 	}
 	return s, r
+}
+
+// Management is a Descope management client of the simulator, for a test
+// to see and change what Descope holds (access keys made through the
+// gateway, say) the way the gateway would.
+func (g *Gateway) Management(tb testing.TB) *descope.Client {
+	tb.Helper()
+	dc, err := descope.New(descope.Options{BaseURL: g.Sim.URL(), ProjectID: g.Sim.ProjectID(), ManagementKey: descope.Secret(g.Sim.ManagementKey())})
+	if err != nil {
+		tb.Fatalf("descope client: %v", err)
+	}
+	return dc
 }
 
 // AccessKey creates an access key bound to userID and returns its ID and

@@ -33,6 +33,7 @@ type Metrics struct {
 	keyExchanges    *prometheus.CounterVec   // outcome
 	provisionEvents *prometheus.CounterVec   // action
 	syncRuns        *prometheus.CounterVec   // outcome
+	selfService     *prometheus.CounterVec   // action, outcome
 	descopeSeconds  *prometheus.HistogramVec // endpoint, code
 	descopeErrors   *prometheus.CounterVec   // endpoint, kind
 	descopeLimited  *prometheus.CounterVec   // endpoint
@@ -70,6 +71,9 @@ func New(reg *prometheus.Registry) (*Metrics, error) {
 			"Changes provisioning made in MLflow, by action.", "action"),
 		syncRuns: counter("sync_runs_total",
 			"Runs of the periodic user and role sync, by outcome.", "outcome"),
+		selfService: counter("self_service_events_total",
+			"Personal access keys created and revoked, and sign-ins from code (loopback and device), by action and outcome.",
+			"action", "outcome"),
 		descopeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace,
 			Name: "descope_request_duration_seconds", Help: "Calls to Descope's API by endpoint and status code class.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
@@ -83,7 +87,7 @@ func New(reg *prometheus.Registry) (*Metrics, error) {
 		caches: newCacheCollector(),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestSeconds, m.auth, m.sessions, m.keyExchanges,
-		m.provisionEvents, m.syncRuns, m.descopeSeconds, m.descopeErrors, m.descopeLimited, m.jwksFetches, m.caches} {
+		m.provisionEvents, m.syncRuns, m.selfService, m.descopeSeconds, m.descopeErrors, m.descopeLimited, m.jwksFetches, m.caches} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -126,8 +130,9 @@ func (m *Metrics) AddMLflowRestarts(restarts func() int) error {
 
 // Handle implements event.Sink: per request one count and one latency
 // sample (health probes are not reported by the gateway) and its
-// authentication outcome; sessions, key exchanges, provisioning changes and
-// sync runs are counted.
+// authentication outcome; sessions, key exchanges, provisioning changes,
+// sync runs and the self-service pages' keys and sign-ins from code are
+// counted.
 func (m *Metrics) Handle(r *event.Record) {
 	if r.Request != nil {
 		m.request(r.Request)
@@ -148,6 +153,17 @@ func (m *Metrics) Handle(r *event.Record) {
 			m.provisionEvents.WithLabelValues(e.Action).Inc()
 		case event.SyncRun:
 			m.syncRuns.WithLabelValues(outcomeLabel(e.Err)).Inc()
+		case event.KeyCreated:
+			m.selfService.WithLabelValues("access_key_create", "success").Inc()
+		case event.KeyRevoked:
+			// Someone else's key: denied, as in the audit trail.
+			m.selfService.WithLabelValues("access_key_revoke", refusalLabel("", e.Refused != "")).Inc()
+		case event.CodeSignIn:
+			action := "cli_login"
+			if e.Device {
+				action = "device_approve"
+			}
+			m.selfService.WithLabelValues(action, refusalLabel(e.Refused, e.Declined)).Inc()
 		}
 	}
 }
@@ -163,6 +179,18 @@ func (m *Metrics) request(r *event.Request) {
 	if r.Actor != nil && r.Reason == "" {
 		m.auth.WithLabelValues(methodLabel(r.Actor.Method), "success", "").Inc()
 	}
+}
+
+// refusalLabel is success, denied (the user declined) or failure (refused,
+// with a reason).
+func refusalLabel(refused event.Reason, declined bool) string {
+	switch {
+	case refused != "":
+		return "failure"
+	case declined:
+		return "denied"
+	}
+	return "success"
 }
 
 func outcomeLabel(err error) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gatewaytest"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/metrics"
 )
@@ -90,6 +91,7 @@ func TestScrapeShowsEveryFamily(t *testing.T) {
 		`mlflow_descope_access_key_exchanges_total{outcome="success"} 1`,
 		`mlflow_descope_provision_changes_total{action="provision_user"} 1`,
 		`mlflow_descope_sync_runs_total{outcome="success"} 1`,
+		`mlflow_descope_sync_lease_held 1`,
 		`mlflow_descope_descope_request_duration_seconds_bucket{code="2xx",endpoint="/v1/auth/accesskey/exchange"`,
 		`mlflow_descope_descope_rate_limited_total{endpoint="/v1/auth/me"} 1`,
 		`mlflow_descope_descope_errors_total{endpoint="/v1/auth/me",kind="server"} 1`,
@@ -174,6 +176,43 @@ func TestEndpointLabels(t *testing.T) {
 	for _, tt := range tests {
 		if got := metrics.Endpoint(tt.path); got != tt.want {
 			t.Errorf("Endpoint(%q) = %q; want %q", tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestSelfServiceEvents: keys created and revoked and the steps of a
+// sign-in from code are counted by action and outcome.
+func TestSelfServiceEvents(t *testing.T) {
+	t.Parallel()
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Handle(&event.Record{Events: []event.Event{
+		event.KeyCreated{KeyID: "K2a"},
+		event.KeyCreated{KeyID: "K2b"},
+		event.KeyRevoked{KeyID: "K2a"},
+		event.KeyRevoked{KeyID: "K2c", Refused: event.ReasonNotOwner},
+		event.CodeSignIn{},
+		event.CodeSignIn{Declined: true},
+		event.CodeSignIn{Refused: event.ReasonPKCEMismatch},
+		event.CodeSignIn{Device: true},
+		event.CodeSignIn{Device: true, Refused: event.ReasonReusedCode},
+	}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`mlflow_descope_self_service_events_total{action="access_key_create",outcome="success"} 2`,
+		`mlflow_descope_self_service_events_total{action="access_key_revoke",outcome="success"} 1`,
+		`mlflow_descope_self_service_events_total{action="access_key_revoke",outcome="denied"} 1`,
+		`mlflow_descope_self_service_events_total{action="cli_login",outcome="success"} 1`,
+		`mlflow_descope_self_service_events_total{action="cli_login",outcome="denied"} 1`,
+		`mlflow_descope_self_service_events_total{action="cli_login",outcome="failure"} 1`,
+		`mlflow_descope_self_service_events_total{action="device_approve",outcome="success"} 1`,
+		`mlflow_descope_self_service_events_total{action="device_approve",outcome="failure"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("scrape lacks %s", want)
 		}
 	}
 }

@@ -179,6 +179,9 @@ func inheritEnv(kv string) bool {
 	name, _, _ := strings.Cut(kv, "=")
 	upper := strings.ToUpper(name)
 	switch {
+	case upper == PluginSpeedupsEnv:
+		// The plugin's own switch (docs/mlflow-plugin.md): the operator's to set.
+		return true
 	case strings.HasPrefix(upper, "DESCOPE_"),
 		strings.HasPrefix(upper, "MLFLOW_DESCOPE_"),
 		strings.HasPrefix(upper, "MLFLOW_AUTH_"),
@@ -191,7 +194,14 @@ func inheritEnv(kv string) bool {
 		// open CORS or GraphQL without auth.
 		strings.HasPrefix(upper, "MLFLOW_SERVER_"),
 		// With it set, MLflow serves its own /metrics to any signed-in user.
-		upper == "PROMETHEUS_MULTIPROC_DIR":
+		upper == "PROMETHEUS_MULTIPROC_DIR",
+		// Where MLflow writes: the Supervisor gives it a home of its own.
+		upper == "HOME", strings.HasPrefix(upper, "XDG_") && strings.HasSuffix(upper, "_HOME"),
+		// uvicorn's trust in X-Forwarded-For: its CLI reads UVICORN_* (e.g.
+		// UVICORN_PROXY_HEADERS=false) and FORWARDED_ALLOW_IPS. Without that
+		// trust MLflow sees the gateway's loopback address as the client and
+		// takes every user for a local one (see env).
+		upper == "FORWARDED_ALLOW_IPS", strings.HasPrefix(upper, "UVICORN_"):
 		return false
 	}
 	// `mlflow server` options read from the environment that would undo the
@@ -200,11 +210,61 @@ func inheritEnv(kv string) bool {
 	return !slices.Contains(serverOptionEnv, upper)
 }
 
+// PluginSpeedupsEnv turns the plugin's authorization cache and SQL search
+// filter off (or one of them); read by the plugin in MLflow, passed through.
+const PluginSpeedupsEnv = "MLFLOW_DESCOPE_AUTH_SPEEDUPS"
+
 // serverOptionEnv are the environment variables behind `mlflow server`
 // options the gateway decides itself.
 var serverOptionEnv = []string{
 	"MLFLOW_EXPOSE_PROMETHEUS", "MLFLOW_GUNICORN_OPTS", "MLFLOW_UVICORN_OPTS", "MLFLOW_STATIC_PREFIX",
 	"MLFLOW_ARTIFACTS_ONLY", "MLFLOW_BACKEND_STORE_URI", "MLFLOW_ARTIFACTS_DESTINATION",
+}
+
+// homeFiles are files and directories in the gateway user's home that the
+// child may need to read once its HOME is elsewhere, with the variable that
+// names each for the library reading it: cloud and database credentials for
+// the artifact and backend stores, and the user site of a `pip install
+// --user` MLflow.
+var homeFiles = []struct{ env, rel string }{
+	{"AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"},
+	{"AWS_CONFIG_FILE", ".aws/config"},
+	{"CLOUDSDK_CONFIG", ".config/gcloud"},
+	{"AZURE_CONFIG_DIR", ".azure"},
+	{"PGPASSFILE", ".pgpass"},
+	{"PGSERVICEFILE", ".pg_service.conf"},
+	{"DATABRICKS_CONFIG_FILE", ".databrickscfg"},
+	{"NETRC", ".netrc"},
+	{"PYTHONUSERBASE", ".local"},
+}
+
+// homeReferences points the child at the gateway user's homeFiles that
+// exist (exists is os.Stat's verdict), unless the base environment already
+// names them: MLflow gets a home of its own to write in without losing the
+// credentials an operator keeps in theirs.
+func homeReferences(base []string, exists func(string) bool) []string {
+	set := map[string]string{}
+	for _, kv := range base {
+		k, v, _ := strings.Cut(kv, "=")
+		set[k] = v
+	}
+	home := set["HOME"]
+	if home == "" || !filepath.IsAbs(home) {
+		return nil
+	}
+	if exists == nil {
+		exists = func(p string) bool { _, err := os.Stat(p); return err == nil }
+	}
+	var out []string
+	for _, f := range homeFiles {
+		if _, ok := set[f.env]; ok {
+			continue
+		}
+		if p := filepath.Join(home, filepath.FromSlash(f.rel)); exists(p) {
+			out = append(out, f.env+"="+p)
+		}
+	}
+	return out
 }
 
 // env is the child's environment: the inherited base minus secrets, then the
@@ -216,6 +276,7 @@ func (o *Options) env(base []string, iniPath, flaskKey string) []string {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, homeReferences(base, o.exists)...)
 	env = append(env,
 		envAuthConfigPath+"="+iniPath,
 		envFlaskSecretKey+"="+flaskKey,
@@ -226,6 +287,15 @@ func (o *Options) env(base []string, iniPath, flaskKey string) []string {
 		envBackendStoreURI+"="+o.BackendStoreURI,
 		envDisableTelemetry+"=true",
 		"PYTHONUNBUFFERED=1",
+		"HOME="+o.Home,
+		"XDG_CONFIG_HOME="+filepath.Join(o.Home, ".config"),
+		"XDG_CACHE_HOME="+filepath.Join(o.Home, ".cache"),
+		"XDG_DATA_HOME="+filepath.Join(o.Home, ".local", "share"),
+		"XDG_STATE_HOME="+filepath.Join(o.Home, ".local", "state"),
+		// The gateway connects from loopback and sends X-Forwarded-For with
+		// the client it saw (never a loopback one): uvicorn must apply it,
+		// or MLflow's assistant would judge every request local.
+		"FORWARDED_ALLOW_IPS=127.0.0.1,::1",
 	)
 	return append(env, o.ExtraEnv...)
 }
@@ -283,6 +353,11 @@ func (o *Options) validate() error {
 	}
 	if o.ArtifactRoot == "" {
 		o.ArtifactRoot = filepath.Join(o.WorkDir, "mlartifacts")
+	}
+	if o.Home == "" {
+		o.Home = filepath.Join(o.WorkDir, "home")
+	} else if abs, err := filepath.Abs(o.Home); err == nil {
+		o.Home = abs
 	}
 	return nil
 }

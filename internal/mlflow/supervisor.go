@@ -68,6 +68,14 @@ type Options struct {
 	BaseEnv []string
 	// WorkDir holds the auth INI and, by default, the databases and artifacts.
 	WorkDir string
+	// Home is the child's HOME; default WorkDir/home. MLflow writes there
+	// (~/.mlflow/assistant/config.json, skills, caches), so it is never the
+	// gateway user's own home unless set so. XDG_CONFIG_HOME, XDG_CACHE_HOME,
+	// XDG_DATA_HOME and XDG_STATE_HOME point inside it; credential files in
+	// the base environment's HOME stay readable (see homeFiles).
+	Home string
+	// exists reports whether a path exists (os.Stat; tests replace it).
+	exists func(string) bool
 	// Logger receives lifecycle events and the child's output; nil discards.
 	Logger *slog.Logger
 	// StartTimeout bounds how long one start may take to answer /health;
@@ -251,6 +259,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	if err := os.MkdirAll(s.opts.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("mlflow: work dir: %w", err)
+	}
+	if err := os.MkdirAll(s.opts.Home, 0o700); err != nil {
+		return fmt.Errorf("mlflow: home: %w", err)
 	}
 	iniPath, err := writeAuthINI(&s.opts)
 	if err != nil {

@@ -100,13 +100,15 @@ func fakeOptions(t *testing.T) (Options, string) {
 		MLflowBin:       os.Args[0],
 		AssertionSecret: []byte("supervisor-test-secret-0123456789abcdef"),
 		WorkDir:         filepath.Join(dir, "work"),
-		BaseEnv:         []string{envFake + "=1", envFakeRecord + "=" + record, "DESCOPE_MANAGEMENT_KEY=do-not-leak", "PATH=/usr/bin", "MLFLOW_AUTH_ADMIN_PASSWORD=stale"},
-		ExtraEnv:        []string{"EXTRA=1"},
-		Logger:          slog.New(slog.DiscardHandler),
-		MinBackoff:      50 * time.Millisecond,
-		MaxBackoff:      200 * time.Millisecond,
-		StopTimeout:     5 * time.Second,
-		StartTimeout:    30 * time.Second,
+		BaseEnv: []string{envFake + "=1", envFakeRecord + "=" + record, "DESCOPE_MANAGEMENT_KEY=do-not-leak", "PATH=/usr/bin", "MLFLOW_AUTH_ADMIN_PASSWORD=stale",
+			"HOME=/home/gateway-user", "XDG_CONFIG_HOME=/home/gateway-user/.config", "XDG_CACHE_HOME=/home/gateway-user/.cache",
+			"FORWARDED_ALLOW_IPS=10.0.0.1", "UVICORN_PROXY_HEADERS=false"},
+		ExtraEnv:     []string{"EXTRA=1"},
+		Logger:       slog.New(slog.DiscardHandler),
+		MinBackoff:   50 * time.Millisecond,
+		MaxBackoff:   200 * time.Millisecond,
+		StopTimeout:  5 * time.Second,
+		StartTimeout: 30 * time.Second,
 	}, record
 }
 
@@ -248,6 +250,15 @@ func checkRecordedLaunch(t *testing.T, s *Supervisor, record string) {
 		"MLFLOW_BACKEND_STORE_URI":           s.opts.BackendStoreURI,
 		"EXTRA":                              "1",
 		"PATH":                               "/usr/bin",
+		// Its own home, never the gateway user's (issue 15, part 4).
+		"HOME":            filepath.Join(s.opts.WorkDir, "home"),
+		"XDG_CONFIG_HOME": filepath.Join(s.opts.WorkDir, "home", ".config"),
+		"XDG_CACHE_HOME":  filepath.Join(s.opts.WorkDir, "home", ".cache"),
+		"XDG_DATA_HOME":   filepath.Join(s.opts.WorkDir, "home", ".local", "share"),
+		"XDG_STATE_HOME":  filepath.Join(s.opts.WorkDir, "home", ".local", "state"),
+		// uvicorn applies the gateway's X-Forwarded-For (part 3).
+		"FORWARDED_ALLOW_IPS":   "127.0.0.1,::1",
+		"UVICORN_PROXY_HEADERS": "",
 	} {
 		if env[k] != want {
 			t.Errorf("child env %s = %q; want %q", k, env[k], want)
@@ -387,6 +398,7 @@ func TestInheritEnv(t *testing.T) {
 		{"DESCOPE_MANAGEMENT_KEY=x", false},
 		{"descope_project_id=x", false},
 		{"MLFLOW_DESCOPE_ASSERTION_SECRET=x", false},
+		{"MLFLOW_DESCOPE_AUTH_SPEEDUPS=off", true},
 		{"MLFLOW_AUTH_CONFIG_PATH=x", false},
 		{"MLFLOW_FLASK_SERVER_SECRET_KEY=x", false},
 		{"_MLFLOW_INTERNAL_GATEWAY_AUTH_TOKEN=x", false},
@@ -397,6 +409,13 @@ func TestInheritEnv(t *testing.T) {
 		{"MLFLOW_GUNICORN_OPTS=-b 0.0.0.0:80", false},
 		{"MLFLOW_STATIC_PREFIX=/x", false},
 		{"MLFLOW_BACKEND_STORE_URI=sqlite:///other.db", false},
+		{"HOME=/home/gateway-user", false},
+		{"XDG_CONFIG_HOME=/home/gateway-user/.config", false},
+		{"XDG_DATA_HOME=/x", false},
+		{"XDG_RUNTIME_DIR=/run/user/1000", true},
+		{"FORWARDED_ALLOW_IPS=*", false},
+		{"UVICORN_PROXY_HEADERS=false", false},
+		{"UVICORN_FORWARDED_ALLOW_IPS=10.0.0.0/8", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kv, func(t *testing.T) {

@@ -98,10 +98,15 @@ func TestEveryEventTypeIsStored(t *testing.T) {
 			}
 			event.Send(p.audit,
 				provision.Event{Action: "assign_role", Username: "U2alice", Role: "readers", Workspace: "team-a", Detail: "rule 1"},
-				event.SyncRun{Started: time.Now().Add(-time.Second), Finished: time.Now(), Counts: map[string]int{"reconciled": 2}},
+				event.SyncRun{Started: time.Now().Add(-time.Second), Finished: time.Now(), Counts: map[string]int{"reconciled": 2}, Replica: "gw-1-abc123"},
 				event.SyncRun{Err: errors.New("usersync: list roles: boom")},
 				event.KeyExchange{Err: descope.ErrUnavailable},
-				event.Started{Details: map[string]string{"config_hash": "sha256:00"}})
+				event.Started{Details: map[string]string{"config_hash": "sha256:00"}},
+				event.KeyCreated{Actor: event.Actor{UserID: "U2alice", Method: event.MethodCookie}, KeyID: "K2new", KeyName: "laptop",
+					Channel: "page", Expires: time.Now().Add(24 * time.Hour)},
+				event.KeyRevoked{Actor: event.Actor{UserID: "U2root"}, KeyID: "K2new", OwnerID: "U2alice", ByAdmin: true},
+				event.CodeSignIn{Actor: event.Actor{UserID: "U2alice"}, Client: "box", Origin: "http://127.0.0.1:8400"},
+				event.CodeSignIn{Actor: event.Actor{UserID: "U2alice"}, Device: true, Refused: event.ReasonReusedCode})
 
 			if st := p.flush(t); st.Dropped != 0 || st.Invalid != 0 || st.Failed != 0 {
 				t.Fatalf("writer stats %+v", st)
@@ -174,11 +179,22 @@ func TestEveryEventTypeIsStored(t *testing.T) {
 				t.Errorf("assign_role = %+v", e)
 			}
 			e = find("sync_run", func(e audit.Event) bool { return e.Action == audit.ActionSyncRun && e.Outcome == audit.OutcomeSuccess })
-			if e.Details["reconciled"] != "2" || e.Latency <= 0 {
+			if e.Details["reconciled"] != "2" || e.Details["replica"] != "gw-1-abc123" || e.Latency <= 0 {
 				t.Errorf("sync_run = %+v", e)
 			}
 			find("failed sync_run", func(e audit.Event) bool { return e.Action == audit.ActionSyncRun && e.Outcome == audit.OutcomeError })
 			find("config", func(e audit.Event) bool { return e.Action == audit.ActionConfig })
+			e = find("access_key_create", func(e audit.Event) bool { return e.Action == audit.ActionAccessKeyCreate })
+			if !byUser(e) || e.Details["key_id"] != "K2new" || e.Details["channel"] != "page" {
+				t.Errorf("access_key_create = %+v", e)
+			}
+			find("access_key_revoke", func(e audit.Event) bool {
+				return e.Action == audit.ActionAccessKeyRevoke && e.Reason == "admin" && e.Details["owner_id"] == "U2alice"
+			})
+			find("cli_login", func(e audit.Event) bool { return e.Action == audit.ActionCLILogin && e.Reason == "code_issued" })
+			find("device_approve", func(e audit.Event) bool {
+				return e.Action == audit.ActionDeviceApprove && e.Outcome == audit.OutcomeFailure && e.Reason == "reused_code"
+			})
 
 			for _, e := range events {
 				raw, _ := json.Marshal(e)

@@ -3,7 +3,8 @@
 // event.Sink; metrics are another (internal/metrics).
 //
 // The events a request's handlers record (sign-in, sign-out, refresh,
-// authentication failures) arrive with the request's record, when it has
+// authentication failures, and the self-service pages' keys and sign-ins
+// from code) arrive with the request's record, when it has
 // completed, and are written with its request ID, client address, status
 // and latency filled in.
 package observe
@@ -105,6 +106,12 @@ func (a *Audit) eventOf(e event.Event) (audit.Event, bool) {
 			Details: details("from", e.From, "to", e.To)}
 	case event.Started:
 		ev = audit.Event{Action: audit.ActionConfig, Outcome: audit.OutcomeSuccess, Actor: system(), Details: e.Details}
+	case event.KeyCreated:
+		ev = keyCreated(e)
+	case event.KeyRevoked:
+		ev = keyRevoked(e)
+	case event.CodeSignIn:
+		ev = codeSignIn(e)
 	default:
 		return ev, false
 	}

@@ -70,6 +70,9 @@ func syncRun(run event.SyncRun) audit.Event {
 			e.Details[k] = strconv.Itoa(run.Counts[k])
 		}
 	}
+	if run.Replica != "" {
+		e.Details["replica"] = run.Replica
+	}
 	if run.Err != nil {
 		e.Outcome = audit.OutcomeError
 		e.Reason = descope.Reason(run.Err)

@@ -250,7 +250,11 @@ func (a *Policy) applyMapping(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 30*time.Second)
+		// A cap of a few seconds: until the mapping is applied this replica
+		// is not ready, so every second of backoff after MLflow is back is a
+		// second of a replica out of the load balancer (the soak test saw a
+		// replica started during an MLflow restart stay unready 30 s longer).
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/handoff"
 )
 
 // Errors returned by Manager.Authenticate.
@@ -38,6 +39,19 @@ type Refresher interface {
 	Refresh(ctx context.Context, refreshJWT string) (*descope.RefreshResult, error)
 }
 
+// Handoff shares refresh outcomes between replicas, so that replicas
+// refreshing the same refresh token at once spend it once;
+// *handoff.Store implements it.
+type Handoff interface {
+	// Do returns the tokens that replace refreshJWT: another replica's
+	// result, or refresh's (run by one replica at a time per token).
+	Do(ctx context.Context, refreshJWT string, refresh func(context.Context) (handoff.Tokens, error)) (handoff.Tokens, error)
+	// Forget drops every result for these tokens (sign-out).
+	Forget(ctx context.Context, tokens ...string) error
+}
+
+var _ Handoff = (*handoff.Store)(nil)
+
 // Options configures a Manager.
 type Options struct {
 	Verifier  Verifier
@@ -55,6 +69,10 @@ type Options struct {
 	// replicas when it is kept in the gateway's database. nil: a list in
 	// this process only.
 	SignedOut *denylist.List
+	// Handoff, if set, shares refreshes with the other replicas (kept in
+	// the gateway's PostgreSQL database). nil: refreshes are shared by the
+	// requests of this process only.
+	Handoff Handoff
 }
 
 // Manager authenticates browser requests from their cookies.
@@ -161,11 +179,18 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 		m.opts.Cookies.clear(w)
 		return nil, fmt.Errorf("%w: %w", ErrEnded, err)
 	}
-	// A refresh remembered for the old cookies may have handed out tokens
-	// signed out since: replaying the old cookies must not revive them.
+	// A refresh remembered (here or by another replica) for the old
+	// cookies may have handed out tokens signed out since: replaying the
+	// old cookies must not revive them.
 	if m.isRevoked(res.session.Raw) || m.isRevoked(res.refresh) {
 		m.opts.Cookies.clear(w)
 		return nil, fmt.Errorf("%w: signed out", ErrEnded)
+	}
+	if res.session.Subject != rt.Subject {
+		// Never expected from Descope; from the shared store only if it
+		// was tampered with. Refuse rather than switch users.
+		m.opts.Cookies.clear(w)
+		return nil, fmt.Errorf("%w: refreshed session is for another user", ErrEnded)
 	}
 	until := rt.Expiry
 	if res.refresh != refreshJWT {
@@ -177,8 +202,18 @@ func (m *Manager) Authenticate(w http.ResponseWriter, r *http.Request) (*Session
 	return &Session{Token: res.session, RefreshJWT: res.refresh, Refreshed: true}, nil
 }
 
-// refresh runs at most one Descope refresh per refresh token at a time, and
-// remembers the outcome briefly for requests still carrying the old cookies.
+// Timeouts of a refresh, detached from the first caller's cancellation
+// (others share the call): the call to Descope, and the whole refresh,
+// which with a Handoff may first wait for another replica's refresh of the
+// same token (handoff's HoldTimeout, 20 s, plus its lock timeout's margin).
+const (
+	descopeRefreshTimeout = 15 * time.Second
+	refreshTimeout        = 45 * time.Second
+)
+
+// refresh runs at most one Descope refresh per refresh token at a time (per
+// cluster with a Handoff), and remembers the outcome briefly for requests
+// still carrying the old cookies.
 func (m *Manager) refresh(ctx context.Context, refreshJWT string) (refreshed, error) {
 	key := sha256.Sum256([]byte(refreshJWT))
 	if r, ok := m.remembered(key); ok {
@@ -188,26 +223,33 @@ func (m *Manager) refresh(ctx context.Context, refreshJWT string) (refreshed, er
 		if r, ok := m.remembered(key); ok {
 			return r, nil
 		}
-		// Detach from the first caller's cancellation: others share this call.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 		defer cancel()
-		res, err := m.opts.Refresher.Refresh(fctx, refreshJWT)
+		atDescope := func(ctx context.Context) (handoff.Tokens, error) { return m.refreshAtDescope(ctx, refreshJWT) }
+		var (
+			t   handoff.Tokens
+			err error
+		)
+		if m.opts.Handoff != nil {
+			t, err = m.opts.Handoff.Do(fctx, refreshJWT, atDescope)
+		} else {
+			t, err = atDescope(fctx)
+		}
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, descope.ErrUnavailable) {
+			// Out of time waiting (for another replica's refresh, or for
+			// the database): transient, the session is not over.
+			err = fmt.Errorf("session: refresh: %w: %w", descope.ErrUnavailable, err)
+		}
 		if err != nil {
-			return refreshed{}, fmt.Errorf("session: refresh: %w", err)
+			return refreshed{}, err
 		}
-		tok, err := m.opts.Verifier.Verify(fctx, res.SessionJWT, descope.KindSession)
-		if errors.Is(err, descope.ErrUnknownKey) {
-			// Descope just signed it: our copy of its keys is stale (a
-			// refetch may be rate-limited), not the session bad.
-			return refreshed{}, fmt.Errorf("session: refreshed token: %w: %w", descope.ErrKeysUnavailable, err)
-		}
+		// Checked again when it came from another replica: the database is
+		// not trusted with deciding who is signed in.
+		tok, err := m.verifyRefreshed(fctx, t.Session)
 		if err != nil {
-			return refreshed{}, fmt.Errorf("session: refreshed token: %w", err)
+			return refreshed{}, err
 		}
-		r := refreshed{session: tok, refresh: refreshJWT, at: m.opts.Now()}
-		if res.RefreshJWT != "" {
-			r.refresh = res.RefreshJWT
-		}
+		r := refreshed{session: tok, refresh: t.Refresh, at: m.opts.Now()}
 		m.remember(key, r)
 		return r, nil
 	})
@@ -215,6 +257,40 @@ func (m *Manager) refresh(ctx context.Context, refreshJWT string) (refreshed, er
 		return refreshed{}, err
 	}
 	return v.(refreshed), nil
+}
+
+// refreshAtDescope exchanges refreshJWT at Descope and checks the session
+// JWT it returns.
+func (m *Manager) refreshAtDescope(ctx context.Context, refreshJWT string) (handoff.Tokens, error) {
+	ctx, cancel := context.WithTimeout(ctx, descopeRefreshTimeout)
+	defer cancel()
+	res, err := m.opts.Refresher.Refresh(ctx, refreshJWT)
+	if err != nil {
+		return handoff.Tokens{}, fmt.Errorf("session: refresh: %w", err)
+	}
+	tok, err := m.verifyRefreshed(ctx, res.SessionJWT)
+	if err != nil {
+		return handoff.Tokens{}, err
+	}
+	t := handoff.Tokens{Session: res.SessionJWT, Refresh: refreshJWT, Until: tok.Expiry}
+	if res.RefreshJWT != "" {
+		t.Refresh = res.RefreshJWT
+	}
+	return t, nil
+}
+
+// verifyRefreshed checks a session JWT that a refresh just produced.
+func (m *Manager) verifyRefreshed(ctx context.Context, sessionJWT string) (*descope.Token, error) {
+	tok, err := m.opts.Verifier.Verify(ctx, sessionJWT, descope.KindSession)
+	if errors.Is(err, descope.ErrUnknownKey) {
+		// Descope just signed it: our copy of its keys is stale (a
+		// refetch may be rate-limited), not the session bad.
+		return nil, fmt.Errorf("session: refreshed token: %w: %w", descope.ErrKeysUnavailable, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: refreshed token: %w", err)
+	}
+	return tok, nil
 }
 
 func (m *Manager) remembered(key [32]byte) (refreshed, bool) {
@@ -256,8 +332,11 @@ func (m *Manager) remember(key [32]byte, r refreshed) {
 // Revoke ends a session at sign-out: its tokens are refused from now until
 // they would have expired anyway, by every replica sharing the list. Descope
 // revokes the refresh token; this also stops the session JWT, which Descope
-// cannot recall. An error means the list's database did not take it yet
-// (this replica refuses the tokens regardless; the write is retried).
+// cannot recall. It also deletes refreshes shared with other replicas that
+// handed these tokens out. An error means the database did not take it yet
+// (this replica refuses the tokens regardless; the list's write is
+// retried, and other replicas' refreshed tokens are refused once their
+// list has read the sign-out).
 func (m *Manager) Revoke(ctx context.Context, sessionJWT, refreshJWT string, until time.Time) error {
 	var errs []error
 	for _, t := range []string{sessionJWT, refreshJWT} {
@@ -268,6 +347,13 @@ func (m *Manager) Revoke(ctx context.Context, sessionJWT, refreshJWT string, unt
 		delete(m.refreshed, sha256.Sum256([]byte(t)))
 		m.mu.Unlock()
 		if err := m.opts.SignedOut.RevokeToken(ctx, t, until); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Other replicas must not hand these tokens out again to old cookies
+	// (their block lists learn of the sign-out only at their next read).
+	if m.opts.Handoff != nil {
+		if err := m.opts.Handoff.Forget(ctx, sessionJWT, refreshJWT); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -73,4 +74,23 @@ func execAdmin(tb testing.TB, dsn, stmt string) {
 	if _, err := db.Exec(stmt); err != nil {
 		tb.Errorf("%s: %v", stmt, err)
 	}
+}
+
+// OpenSchema opens a new connection pool on the server dsn names whose
+// search_path is schema (created if missing; FreshSchema drops it): one
+// replica's handle on a shared test database. Closed when tb ends.
+func OpenSchema(tb testing.TB, dsn, schema string) *sql.DB {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", PostgresDSNEnv, err)
+	}
+	execAdmin(tb, dsn, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	db := stdlib.OpenDB(*cfg)
+	tb.Cleanup(func() { db.Close() })
+	return db
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/lease"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
@@ -82,6 +83,10 @@ type Options struct {
 	// changes); nil: every MLflow username is a Descope user ID, as in
 	// releases before readable usernames.
 	Names Names
+	// Lease, if set, makes the sync run on one replica of those sharing
+	// the gateway's database at a time (see internal/lease); nil: it runs
+	// here.
+	Lease *lease.Lease
 	// Events, if set, receives an event.SyncRun after every completed run
 	// (audit, metrics).
 	Events event.Sink
@@ -161,13 +166,21 @@ func (s *Syncer) Blocked(userID string) bool { return s.opts.Blocklist.Blocked(u
 
 // Run syncs at once and then every Interval until ctx ends; it returns nil
 // then. A failed run (Descope or MLflow down) is logged and retried at the
-// next tick.
+// next tick. With a Lease, it syncs only while this replica holds it: on
+// taking the lease over, at once.
 func (s *Syncer) Run(ctx context.Context) error {
+	if s.opts.Lease != nil {
+		return s.opts.Lease.Run(ctx, s.loop)
+	}
+	return s.loop(ctx)
+}
+
+func (s *Syncer) loop(ctx context.Context) error {
 	for {
 		rep, err := s.RunOnce(ctx)
 		if ctx.Err() == nil {
 			s.last.Store(&outcome{report: rep, err: err})
-			event.Send(s.opts.Events, syncRun(rep, err))
+			event.Send(s.opts.Events, s.syncRun(rep, err))
 		}
 		if err != nil && ctx.Err() == nil {
 			s.opts.Logger.Warn("user sync failed", "err", err)

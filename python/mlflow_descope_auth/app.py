@@ -35,6 +35,7 @@ from typing import Any
 
 import click
 
+from mlflow_descope_auth import speedups
 from mlflow_descope_auth.auth import AUTHORIZATION_FUNCTION, ConfigError, load_secret
 
 APP_NAME = "descope-auth"
@@ -52,6 +53,10 @@ def check_config(environ: Mapping[str, str]) -> None:
     Raises ConfigError.
     """
     load_secret(environ)
+    try:
+        speedups.check_switch(environ)
+    except speedups.SwitchError as e:
+        raise ConfigError(str(e)) from e
     from mlflow.server.auth import auth_config
 
     if auth_config.authorization_function != AUTHORIZATION_FUNCTION:
@@ -113,12 +118,15 @@ def create_app() -> Any:
     """App factory for ``mlflow server --app-name descope-auth`` (one call per worker).
 
     Returns MLflow's basic-auth app: FastAPI under uvicorn (the default), Flask under
-    gunicorn or waitress.
+    gunicorn or waitress. Then turns on the authorization cache and the SQL search filter
+    where the installed MLflow allows it (speedups.py; ``MLFLOW_DESCOPE_AUTH_SPEEDUPS``).
     """
     check_config(os.environ)
     from mlflow.server.auth import create_app as create_basic_auth_app
 
-    return create_basic_auth_app()
+    app = create_basic_auth_app()
+    speedups.install(os.environ)
+    return app
 
 
 if _in_mlflow_server_command():

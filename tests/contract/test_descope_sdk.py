@@ -223,12 +223,13 @@ def test_access_key_created_and_exchanged_through_the_sdk(sim, client):
     created = client.mgmt.access_key.create(
         name="ci-runner",
         key_tenants=[AssociatedTenant("T2team", ["editor"])],
-        user_id="U2alice",
         custom_claims={"mlflow": "ci"},
+        description="nightly",
     )
     key_id = created["key"]["id"]
     assert created["key"]["status"] == "active"
-    assert created["key"]["boundUserId"] == "U2alice"
+    assert created["key"]["boundUserId"] == ""
+    assert created["key"]["description"] == "nightly"
 
     info = client.exchange_access_key(created["cleartext"])
     assert info["keyId"] == key_id
@@ -253,6 +254,50 @@ def test_access_key_created_and_exchanged_through_the_sdk(sim, client):
     client.mgmt.access_key.delete(key_id)
     with pytest.raises(AuthException):
         client.exchange_access_key(created["cleartext"])
+
+
+def test_access_key_bound_to_a_user_carries_the_users_authorization(sim, client):
+    # The SDK documents that with user_id the key's own roles and tenants are
+    # ignored: the key is bound to the user's authorization. The self-service
+    # keys (/auth/keys, the CLI) are made this way.
+    expire = int(time.time()) + 86400
+    created = client.mgmt.access_key.create(
+        name="cli-laptop-20260101",
+        expire_time=expire,
+        role_names=["should-be-ignored"],
+        user_id="U2alice",
+        description="self-service",
+        permitted_ips=["10.0.0.0/8"],
+    )
+    key = created["key"]
+    assert key["boundUserId"] == "U2alice"
+    assert key["expireTime"] == expire
+    assert key["permittedIps"] == ["10.0.0.0/8"]
+    claims = client.exchange_access_key(created["cleartext"])["sessionToken"]
+    assert claims["roles"] == ["admin"]
+    assert claims["tenants"] == {"T2team": {"roles": ["editor"]}, "T2other": {}}
+
+    mine = client.mgmt.access_key.search_all_access_keys(bound_user_id="U2alice")["keys"]
+    assert [k["id"] for k in mine] == [key["id"]]
+    assert key["id"] not in [k["id"] for k in client.mgmt.access_key.search_all_access_keys(bound_user_id="U2page0")["keys"]]
+
+    client.mgmt.access_key.update(key["id"], "renamed")
+    loaded = client.mgmt.access_key.load(key["id"])["key"]
+    assert loaded["name"] == "renamed"
+    assert loaded["description"] == "self-service"  # not given: kept
+    assert loaded["permittedIps"] == ["10.0.0.0/8"]
+
+    rotated = client.mgmt.access_key.rotate(key["id"])
+    assert rotated["key"]["id"] == key["id"]
+    assert rotated["cleartext"] != created["cleartext"]
+    with pytest.raises(AuthException):
+        client.exchange_access_key(created["cleartext"])
+    assert client.exchange_access_key(rotated["cleartext"])["keyId"] == key["id"]
+    client.mgmt.access_key.delete(key["id"])
+
+    with pytest.raises(AuthException) as exc:
+        client.mgmt.access_key.create(name="orphan", user_id="U2nobody")
+    assert exc.value.status_code == 400
 
 
 def test_management_user_load_and_search(sim, client):

@@ -85,7 +85,7 @@ def test_mlflow_image_installs_the_pinned_mlflow() -> None:
     pins = [line for line in (REPO / "python" / "requirements.txt").read_text().splitlines()
             if re.search(pattern.group(1), line)]
     assert len(pins) == 1 and pins[0].startswith("mlflow[auth]=="), pins
-    assert "psycopg2-binary==" in run
+    assert "psycopg[binary]==" in run
     assert ("USER", "10001:10001") in ins
     entry = [r for w, r in ins if w == "ENTRYPOINT"][0]
     dests = [dest for _, dest in _copies(path)]

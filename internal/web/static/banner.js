@@ -33,7 +33,15 @@
         form.submit();
       });
       form.appendChild(out);
+      // The user's own access keys (and sign-in from code).
+      var keys = document.createElement("a");
+      keys.id = "mda-keys";
+      keys.href = base + "/auth/keys";
+      keys.textContent = "Access keys";
+      keys.setAttribute("style", "margin-left:10px;color:#0969da;text-decoration:none");
+      keys.addEventListener("click", function (ev) { ev.stopPropagation(); });
       bar.appendChild(name);
+      bar.appendChild(keys);
       bar.appendChild(form);
       document.body.appendChild(bar);
     })
