@@ -165,7 +165,10 @@ func (h *handler) modifyResponse(resp *http.Response) error {
 	}
 	if len(body) <= maxInjectedPage {
 		p := h.opts.StaticPrefix
-		tag := []byte(`<script src="` + p + `/auth/static/banner.js" data-prefix="` + p + `" defer></script>`)
+		// The stylesheet keeps the banner's strip from the first paint, so
+		// MLflow is laid out below it and never jumps.
+		tag := []byte(`<link rel="stylesheet" href="` + p + `/auth/static/banner.css">` +
+			`<script src="` + p + `/auth/static/banner.js" data-prefix="` + p + `" defer></script>`)
 		if i := bytes.LastIndex(body, []byte("</head>")); i >= 0 {
 			body = append(body[:i:i], append(tag, body[i:]...)...)
 		}
