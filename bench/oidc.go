@@ -76,13 +76,6 @@ func newOIDCProvider(clientID, secret string, user oidcUser) (*oidcProvider, err
 
 func (p *oidcProvider) Close() { _ = p.srv.Close() }
 
-// signInAs makes the next authorization sign in u.
-func (p *oidcProvider) signInAs(u oidcUser) {
-	p.mu.Lock()
-	p.current = u
-	p.mu.Unlock()
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

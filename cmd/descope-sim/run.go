@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 )
@@ -28,6 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sessionCookie := fs.String("session-cookie-name", "DS", "name of the session cookie (and the session token's drn)")
 	refreshCookie := fs.String("refresh-cookie-name", "DSR", "name of the refresh cookie (and the refresh token's drn)")
 	keySubject := fs.String("access-key-subject", descopesim.SubjectKeyID, "sub of exchanged JWTs of keys bound to a user: key or user")
+	approved := fs.String("approved-origins", "", "comma-separated origins the flow API accepts calls from (the project's approved domains); empty: any")
 	verbose := fs.Bool("verbose", false, "log every request to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Delivery: descopesim.TokenDelivery{Mode: *delivery, CookieDomain: *cookieDomain,
 			SessionCookieName: *sessionCookie, RefreshCookieName: *refreshCookie},
 		AccessKeySubject: *keySubject,
+		ApprovedOrigins:  strings.Split(*approved, ","),
 	})
 	if err != nil {
 		return fmt.Errorf("descope-sim: %w", err)

@@ -62,10 +62,13 @@ func RetryAfter(err error) time.Duration {
 
 // Identity is who an access key acts as.
 type Identity struct {
-	Token    *descope.Token // the exchanged JWT; its Subject is the key ID or the bound user's ID
-	KeyID    string
-	UserID   string // the bound user, or "" for a standalone key
-	Username string // MLflow username
+	Token  *descope.Token // the exchanged JWT; its Subject is the key ID or the bound user's ID
+	KeyID  string
+	UserID string // the bound user, or "" for a standalone key
+	// Username is the key's own MLflow username (access-key-<id>), or ""
+	// when the key acts as its bound user: then the user's own MLflow
+	// username applies (the gateway keeps it, internal/naming).
+	Username string
 	LoginID  string
 	Email    string
 	Name     string
@@ -90,7 +93,7 @@ type Options struct {
 	// user's own MLflow username: only when the key's token grants the same
 	// MLflow permissions as the user's own roles. Otherwise the key gets its
 	// own username (Username), so neither ever changes the other's MLflow
-	// permissions. nil: a bound key always shares its user's username.
+	// permissions. nil: a bound key always acts as its user.
 	SameAsUser func(keyToken *descope.Token, user *descope.User) bool
 	// AllowExchange, if set, is asked before a key that is in neither cache
 	// is sent to Descope; it rate-limits exchanges per client address.
@@ -260,7 +263,7 @@ func (a *Authenticator) exchange(ctx context.Context, key string) (Identity, err
 					return Identity{}, fmt.Errorf("%w: the key's user is %s", ErrRejected, u.Status)
 				}
 				if a.opts.SameAsUser == nil || a.opts.SameAsUser(tok, u) {
-					id.Username = info.BoundUserID
+					id.Username = ""
 				}
 			} else if !errors.Is(err, descope.ErrRejected) {
 				return Identity{}, fmt.Errorf("accesskey: load key owner: %w", err)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 )
 
 //go:embed templates/*.html
@@ -54,6 +55,10 @@ type Options struct {
 	Explain ExplainFunc
 	// SyncStatus, if set, returns the sync's status, shown as JSON.
 	SyncStatus func() any
+	// Names, if set, finds the MLflow usernames a query (a user ID, an
+	// MLflow username or a login ID) names; the user page shows each with
+	// the user's login ID then and now.
+	Names func(ctx context.Context, q string) ([]naming.Record, error)
 	// Keys, if set, lists every access key with a revoke button; nil shows
 	// "not configured".
 	Keys KeyManager

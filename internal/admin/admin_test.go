@@ -17,6 +17,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/audit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gatewaytest"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 )
 
 // site is a gateway with the admin pages over a seeded SQLite audit store.
@@ -99,6 +100,15 @@ func TestAdminPages(t *testing.T) {
 			return err
 		},
 		SyncStatus: func() any { return map[string]any{"last_run": "2026-03-01T12:00:00Z", "blocked": 2} },
+		Names: func(ctx context.Context, q string) ([]naming.Record, error) {
+			if q != "alice.now@example.com" {
+				return nil, nil
+			}
+			// Alice's login ID changed since her first sign-in; her
+			// username and her events (by user ID) stay hers.
+			return []naming.Record{{UserID: "U2alice", Username: "alice@example.com", LoginID: "alice.now@example.com",
+				FirstLoginID: "alice@example.com", Source: naming.SourceLoginID, Created: t0()}}, nil
+		},
 	})
 	tests := []struct {
 		name, token, path string
@@ -116,6 +126,9 @@ func TestAdminPages(t *testing.T) {
 		{"bad filter", s.admin, "/auth/admin/audit?outcome=maybe", 400, []string{"outcome: success"}, nil},
 		{"bad cursor", s.admin, "/auth/admin/audit?cursor=xyz", 400, []string{"no longer valid"}, nil},
 		{"explain", s.admin, "/auth/admin/users?id=alice%40example.com", 200, []string{`<pre id="explanation">user alice@example.com`, "&lt;script&gt;"}, []string{"<script>"}},
+		{"names by login ID now", s.admin, "/auth/admin/users?id=alice.now%40example.com", 200,
+			[]string{`<td class="username"><a href="/#/admin/users/alice%40example.com">alice@example.com</a>`, `<td class="login-id">alice.now@example.com`,
+				`<td class="first-login-id">alice@example.com`, `data-user-id="U2alice"`, "req-117", "req-045"}, []string{"req-118", "req-116", "names-problem"}},
 		{"explain fails", s.admin, "/auth/admin/users?id=nobody", 200, []string{"gateway log"}, []string{"boom"}},
 		{"sync", s.admin, "/auth/admin/sync", 200, []string{`&#34;blocked&#34;: 2`}, nil},
 		{"unknown page", s.admin, "/auth/admin/nope", 404, nil, nil},

@@ -55,7 +55,22 @@ func (h *handler) showUser(w http.ResponseWriter, r *http.Request) {
 			data["Explanation"] = buf.String()
 		}
 	}
-	evs, err := h.opts.Audit.Query(ctx, audit.Filter{UserContains: id, Limit: 25})
+	// The user's events are found by user ID once the name is known: the
+	// login ID in older events may be another (a changed or reassigned
+	// login ID).
+	needle := id
+	if h.opts.Names != nil {
+		recs, err := h.opts.Names(ctx, id)
+		if err != nil {
+			h.log.Warn("find mlflow usernames", "err", err)
+			data["NamesProblem"] = "The MLflow usernames could not be read; the gateway log has the details."
+		}
+		data["Names"] = recs
+		if len(recs) > 0 {
+			needle = recs[0].UserID
+		}
+	}
+	evs, err := h.opts.Audit.Query(ctx, audit.Filter{UserContains: needle, Limit: 25})
 	if err != nil {
 		h.log.Error("query user events", "err", err)
 	}

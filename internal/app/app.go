@@ -30,6 +30,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/routepolicy"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/selfservice"
@@ -95,6 +96,7 @@ type App struct {
 	up       *mlflowUpstream
 	ui       *ui.Files // nil: MLflow serves its UI files
 	policy   *provision.Policy
+	names    *naming.Store
 	syncer   *usersync.Syncer // nil without a management key or interval
 	self     *selfservice.Service
 	stopping []func() // undone by Close, last first
@@ -172,11 +174,11 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	prov, err := newPolicy(cfg, mlflowAdmin, dc, a.deny, a.tel.sink, a.up, log)
+	prov, err := newPolicy(ctx, cfg, mlflowAdmin, dc, a.tel.store, a.deny, a.tel.sink, a.up, log)
 	if err != nil {
 		return nil, err
 	}
-	a.policy = prov.policy
+	a.policy, a.names = prov.policy, prov.names
 	if dc.HasManagementKey() && cfg.SyncInterval > 0 {
 		syncLease, err := newSyncLease(ctx, a.tel.store, cfg.SyncInterval, a.tel.metrics, log)
 		if err != nil {
@@ -189,6 +191,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 			AdminUsername: cfg.AdminUsername,
 			Interval:      cfg.SyncInterval,
 			Blocklist:     a.deny,
+			Names:         prov.names,
 			Lease:         syncLease,
 			Events:        a.tel.sink,
 			Logger:        log.With("component", "usersync"),
@@ -273,6 +276,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		BaseStaticURL:   cfg.BaseStaticURL,
 		BaseCDNURL:      cfg.BaseCDNURL,
 		LoginCSPExtras:  cfg.LoginCSPExtras,
+		LoginTitle:      cfg.LoginTitle,
 		DescopeCookies:  cookieNames,
 		DPoP:            dpop.New(dpop.Options{}),
 		PublicURL:       cfg.PublicURL,
@@ -283,6 +287,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		AllowUnknownRoutes: cfg.UnknownRoutes == "allow",
 		AdminOnly:          routes.AdminOnly,
 		AdminUsername:      cfg.AdminUsername,
+		RestrictUserList:   cfg.UserDirectory == "admins",
 		Upstream:           a.up.url,
 		UpstreamTransport:  a.up.transport,
 		MaxJSONBodyBytes:   cfg.MaxJSONBodyBytes,
@@ -388,6 +393,9 @@ func (a *App) Close() {
 // refuses (shared with replicas through the audit database).
 func (a *App) Denylist() *denylist.List { return a.deny }
 
+// Names is the App's mapping from Descope user ID to MLflow username.
+func (a *App) Names() *naming.Store { return a.names }
+
 // AccessKeys is the App's access-key authenticator.
 func (a *App) AccessKeys() *accesskey.Authenticator { return a.keyAuth }
 
@@ -407,6 +415,7 @@ func (a *App) newAdminPages() (http.Handler, error) {
 		Prefix:     a.cfg.StaticPrefix,
 		Explain:    a.policy.Explain,
 		SyncStatus: func() any { return usersync.Status(a.syncer, a.deny) },
+		Names:      a.names.Find,
 		Keys:       a.self,
 		Logger:     a.log.With("component", "admin"),
 	}

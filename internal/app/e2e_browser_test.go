@@ -123,12 +123,16 @@ func runBrowserFlow(t *testing.T, st *stack, prefix string) {
 	if code := getWithCookies(t, base+"/api/2.0/mlflow/experiments/get-by-name?experiment_name="+name, old); code != http.StatusOK {
 		t.Errorf("experiment lookup with the session: %d", code)
 	}
-	// A DOM click on the banner's link: MLflow's onboarding popovers swallow
-	// the first physical click outside them, which would make this flaky.
+	// One real mouse click on the banner's sign-out (MLflow's popovers must
+	// not swallow it).
+	xy, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.querySelector("#mda-signout").getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`))
+	if err != nil || len(xy) != 2 {
+		t.Fatalf("find sign-out: %v", err)
+	}
 	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 	defer scancel()
 	if err := chromedp.Do(sctx,
-		chromedp.Evaluate[chromedp.Void](`document.querySelector("#mda-signout").click()`),
+		chromedp.MouseClickXY(xy[0], xy[1]),
 		chromedp.WaitVisible(chromedp.CSS("#descope-login-id")),
 	); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())

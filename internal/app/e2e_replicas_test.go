@@ -172,10 +172,18 @@ func TestReplicasShareSignOutAndBlocks(t *testing.T) {
 		t.Errorf("B with the signed-out cookies: %d, want 401", code)
 	}
 
-	// Disabled in Descope: A's sync job notices, B refuses too.
+	// Disabled in Descope: A's sync job notices, B refuses too. Bob's MLflow
+	// username is decided on A (which can ask Descope's management API); B,
+	// without a management key, finds it in the shared database.
 	bob := st.session(t, "U2bob")
+	if code, out := api(t, st.url, bob, "GET", search, nil); code != 200 {
+		t.Fatalf("A with bob's session: %d %v", code, out)
+	}
 	if code, out := api(t, b.url, bob, "GET", search, nil); code != 200 {
 		t.Fatalf("B with bob's session before: %d %v", code, out)
+	}
+	if _, who := api(t, b.url, bob, "GET", "/auth/whoami", nil); who["username"] != "U2bob@example.com" {
+		t.Errorf("B names bob %v, want the name A decided (U2bob@example.com)", who["username"])
 	}
 	if err := st.sim.SetUserStatus("U2bob", "disabled"); err != nil {
 		t.Fatal(err)

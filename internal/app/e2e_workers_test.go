@@ -13,10 +13,7 @@ import (
 	"time"
 )
 
-var (
-	workerStarted = regexp.MustCompile(`msg="mlflow started" worker=(\d+) .*pid=(\d+)`)
-	workerReady   = regexp.MustCompile(`msg="mlflow ready" worker=(\d+) .*pid=(\d+)`)
-)
+var workerReady = regexp.MustCompile(`msg="mlflow ready" worker=(\d+) .*pid=(\d+)`)
 
 // workers returns, per worker index, the PID of its newest process that
 // has answered (from the gateway's log).

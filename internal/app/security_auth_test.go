@@ -349,7 +349,7 @@ func (e *secEnv) accessKeyCases(t *testing.T, target string, body func(string) m
 	// Control: bob's own key works, and acts as bob whatever Basic username
 	// is claimed next to it.
 	who := e.raw("GET", "/auth/whoami", []hdr{basic(e.root.id, bobKey)}, nil)
-	if who.status != http.StatusOK || !strings.Contains(string(who.body), `"username":"`+e.bob.id+`"`) {
+	if who.status != http.StatusOK || !strings.Contains(string(who.body), `"username":"`+e.bob.login+`"`) {
 		t.Errorf("Basic <root id>:<bob's key> must act as bob: %s", who)
 	}
 
@@ -409,7 +409,7 @@ func (e *secEnv) identityHeaderCases(t *testing.T, d secData, target string, bod
 	// A currently valid assertion for MLflow's admin, signed with the real
 	// secret: the worst case of a leaked secret or a captured header.
 	valid, _ := good.Sign(adminUser, "captured")
-	validAlice, _ := good.Sign(e.alice.id, "captured")
+	validAlice, _ := good.Sign(e.alice.login, "captured")
 	wrong, _ := assertion.NewSigner([]byte("some-other-secret-some-other-secret-0000"), time.Minute, nil)
 	otherSecret, _ := wrong.Sign(adminUser, "forged")
 	oldFormat := "v0." + seg(map[string]any{"sub": adminUser, "exp": time.Now().Add(time.Hour).Unix()}) + ".AAAA"
@@ -452,7 +452,7 @@ func (e *secEnv) identityHeaderCases(t *testing.T, d secData, target string, bod
 			refused(t, r, true, 403)
 			// And MLflow sees bob, not the claimed user.
 			who := e.raw("GET", "/api/2.0/mlflow/users/current", append(s.h, bearer(e.bob.session)), nil)
-			if who.status != http.StatusOK || !strings.Contains(string(who.body), e.bob.id) {
+			if who.status != http.StatusOK || !strings.Contains(string(who.body), e.bob.login) {
 				t.Errorf("users/current with spoofed headers: %s", who)
 			}
 		})
@@ -509,7 +509,7 @@ func (e *secEnv) directMLflowCases(t *testing.T, d secData) {
 	wrong, _ := assertion.NewSigner([]byte("some-other-secret-some-other-secret-0000"), time.Minute, nil)
 	wrongTok, _ := wrong.Sign(adminUser, "forged")
 	good, _ := assertion.NewSigner([]byte(secAssertionSecret), time.Minute, nil)
-	goodTok, _ := good.Sign(e.bob.id, "x")
+	goodTok, _ := good.Sign(e.bob.login, "x")
 	// bob's genuine assertion with the subject changed to the admin.
 	tampered := "v1." + seg(map[string]any{"sub": adminUser, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()}) + "." + strings.Split(goodTok, ".")[2]
 	target := "/api/2.0/mlflow/experiments/update"
@@ -527,7 +527,7 @@ func (e *secEnv) directMLflowCases(t *testing.T, d secData) {
 	}
 	// Control: the port is MLflow's and a genuine assertion is accepted, so
 	// the refusals below are about the credential.
-	if r := e.rawAt(up.Host, "GET", "/api/2.0/mlflow/users/current", []hdr{{"X-Mlflow-Descope-Assertion", goodTok}}, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), e.bob.id) {
+	if r := e.rawAt(up.Host, "GET", "/api/2.0/mlflow/users/current", []hdr{{"X-Mlflow-Descope-Assertion", goodTok}}, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), e.bob.login) {
 		t.Fatalf("control: a valid assertion sent to MLflow directly: %s", r)
 	}
 	for _, tt := range tests {

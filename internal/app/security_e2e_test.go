@@ -269,7 +269,7 @@ func (e *secEnv) snapshot(d secData) string {
 	delete(model["registered_model"].(map[string]any), "last_updated_timestamp")
 	arts := e.must(r, "GET", "/api/2.0/mlflow/artifacts/list?run_id="+d.runID, nil)
 	content := e.api(r, "GET", "/get-artifact?path=model.txt&run_id="+d.runID, nil)
-	users := e.must(r, "GET", "/api/2.0/mlflow/users/get?username="+e.bob.id, nil)
+	users := e.must(r, "GET", "/api/2.0/mlflow/users/get?username="+e.bob.login, nil)
 	for _, v := range []any{exp, run, model, arts, string(content.body), users} {
 		b, _ := json.Marshal(v)
 		parts = append(parts, string(b))

@@ -148,7 +148,7 @@ func (e *secEnv) writeCases(t *testing.T, d secData) {
 // escalationCases: bob tries to become admin, create users, grant himself
 // permissions or act on alice's account, on the admin REST API and its twin.
 func (e *secEnv) escalationCases(t *testing.T, d secData) {
-	bob, alice := e.bob.id, e.alice.id
+	bob, alice := e.bob.login, e.alice.login // MLflow usernames
 	var cases []reqCase
 	for _, pre := range []string{"/api", "/ajax-api"} {
 		fam := strings.TrimPrefix(pre, "/")
@@ -176,7 +176,7 @@ func (e *secEnv) escalationCases(t *testing.T, d secData) {
 // and MLflow could read differently. The gateway refuses them before MLflow
 // sees them (400), or they resolve to nothing (403 unknown route / 404).
 func (e *secEnv) pathCases(t *testing.T, d secData) {
-	promote := js(map[string]any{"username": e.bob.id, "is_admin": true})
+	promote := js(map[string]any{"username": e.bob.login, "is_admin": true})
 	rename := js(map[string]any{"experiment_id": d.expID, "new_name": "pwned"})
 	p := func(name, target string, status ...int) reqCase {
 		return reqCase{name: name, method: "PATCH", target: target, body: promote, status: status}

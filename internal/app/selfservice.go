@@ -36,6 +36,7 @@ func (a *App) newSelfService(ctx context.Context, dc *descope.Client) (*selfserv
 		DB:             db,
 		Dialect:        dialect,
 		CurrentUser:    selfServiceUser,
+		UsernameOf:     a.usernameOf,
 		ClientIP:       func(r *http.Request) netip.Addr { return gateway.ClientIPFrom(r.Context()) },
 		Origin:         func(r *http.Request) string { return gateway.OriginFrom(r.Context()) },
 		RequestID:      func(r *http.Request) string { return gateway.RequestIDFrom(r.Context()) },
@@ -57,7 +58,7 @@ func selfServiceUser(r *http.Request) (selfservice.User, bool) {
 	if id == nil {
 		return selfservice.User{}, false
 	}
-	return selfservice.User{ID: id.UserID, LoginID: id.LoginID, Email: id.Email, Name: id.Name,
+	return selfservice.User{ID: id.UserID, Username: id.Username, LoginID: id.LoginID, Email: id.Email, Name: id.Name,
 		Browser: id.Method == gateway.MethodCookie}, true
 }
 
@@ -81,4 +82,17 @@ func lastExchange(q audit.Store) func(ctx context.Context, keyID string, since t
 		}
 		return time.Time{}, false
 	}
+}
+
+// usernameOf is a Descope user's MLflow username from the naming store, if
+// they have one.
+func (a *App) usernameOf(ctx context.Context, userID string) (string, bool) {
+	if a.names == nil {
+		return "", false
+	}
+	r, ok, err := a.names.Lookup(ctx, userID)
+	if err != nil || !ok {
+		return "", false
+	}
+	return r.Username, true
 }

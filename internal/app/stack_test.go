@@ -49,13 +49,19 @@ func (s *syncBuffer) String() string {
 // startStack starts descope-sim and `serve`, and waits until /ready.
 func startStack(t *testing.T, env ...string) *stack {
 	t.Helper()
-	mlflowBin := testenv.MLflowBin(t)
 	sim, err := descopesim.New(descopesim.Options{ProjectID: "P2StackTest00000000000001", AutoSignUp: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	dir := t.TempDir()
+	return startStackWith(t, sim, t.TempDir(), env...)
+}
+
+// startStackWith starts `serve` against sim with its state in dir (the
+// gateway's data in dir/data), and waits until /ready.
+func startStackWith(t *testing.T, sim *descopesim.Server, dir string, env ...string) *stack {
+	t.Helper()
+	mlflowBin := testenv.MLflowBin(t)
 	port := testenv.FreePort(t)
 	environ := append([]string{
 		"DESCOPE_PROJECT_ID=" + sim.ProjectID(),

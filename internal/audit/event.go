@@ -38,6 +38,8 @@ const (
 	ActionSyncRun           Action = "sync_run"            // one run of the periodic role/user sync
 	ActionConfig            Action = "config"              // gateway started with a configuration (hash only)
 	ActionAuditPrune        Action = "audit_prune"         // written by the store itself when Prune deletes records
+	ActionAssignUsername    Action = "assign_username"     // a Descope user's MLflow username decided (first sign-in, upgrade seed)
+	ActionLoginIDChanged    Action = "login_id_changed"    // a user's login ID changed in Descope; the MLflow username was kept
 	ActionAccessKeyCreate   Action = "access_key_create"   // a personal access key created (keys page, CLI or device sign-in)
 	ActionAccessKeyRevoke   Action = "access_key_revoke"   // an access key deleted by its owner or an admin
 	ActionCLILogin          Action = "cli_login"           // a sign-in from code through the browser (loopback): code issued or refused
@@ -50,7 +52,8 @@ func Actions() []Action {
 		ActionAccessKeyExchange, ActionRequest, ActionProvisionUser, ActionSetAdmin,
 		ActionAssignRole, ActionUnassignRole, ActionCreateRole, ActionUpdateRole, ActionDeleteRole,
 		ActionCreateWorkspace, ActionSyncRun, ActionConfig, ActionAuditPrune,
-		ActionAccessKeyCreate, ActionAccessKeyRevoke, ActionCLILogin, ActionDeviceApprove}
+		ActionAccessKeyCreate, ActionAccessKeyRevoke, ActionCLILogin, ActionDeviceApprove,
+		ActionAssignUsername, ActionLoginIDChanged}
 }
 
 // Outcome is how an action ended.

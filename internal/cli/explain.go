@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/app"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
@@ -11,8 +12,9 @@ import (
 )
 
 // explain prints which MLflow user, admin flag, roles and workspaces a
-// Descope user gets, and from which rule. It needs DESCOPE_MANAGEMENT_KEY to
-// look the user up.
+// Descope user (by login ID, user ID or MLflow username) gets, and from
+// which rule. It needs DESCOPE_MANAGEMENT_KEY to look the user up, and reads
+// the MLflow usernames from the gateway's database.
 func explain(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var id string
 	var rest []string
@@ -24,7 +26,7 @@ func explain(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		rest = append(rest, a)
 	}
 	if id == "" {
-		fmt.Fprintln(stderr, "usage: mlflow-descope-auth explain <login id or user id> [flags]")
+		fmt.Fprintln(stderr, "usage: mlflow-descope-auth explain <login id, user id or mlflow username> [flags]")
 		return ErrReported
 	}
 	cfg, err := loadConfig(rest, environ, stderr)
@@ -48,7 +50,18 @@ func explain(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	// The gateway's database holds each user's MLflow username (found by
+	// user ID, username or login ID).
+	store, err := app.OpenAuditStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	defer store.Close()
+	names, err := app.OpenNames(ctx, cfg, store, nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
 	return provision.Explain(ctx, provision.ExplainDeps{
-		Descope: dc, Mapping: mapping, AdminRoles: cfg.AdminRoles, Workspaces: cfg.EnableWorkspaces,
+		Descope: dc, Mapping: mapping, AdminRoles: cfg.AdminRoles, Workspaces: cfg.EnableWorkspaces, Names: names,
 	}, id, stdout)
 }

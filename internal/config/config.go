@@ -60,7 +60,16 @@ type Config struct {
 	InsecureCookies  bool // allow non-Secure cookies on a plain-HTTP non-localhost origin
 	MaxJSONBodyBytes int64
 	UnknownRoutes    string // "deny" (non-admins refused) or "allow"
-	AssistantSetup   string // who may configure MLflow's assistant: "admins" or "users"
+	// UsernameMode is MLFLOW_DESCOPE_USERNAME: what a new user's MLflow
+	// username is made of ("loginId", "email" or "userId").
+	UsernameMode string
+	// UserDirectory is MLFLOW_DESCOPE_USER_DIRECTORY: who may list every
+	// MLflow username ("admins" or "signed-in").
+	UserDirectory string
+	// LoginTitle is MLFLOW_DESCOPE_LOGIN_TITLE: the sign-in page's title
+	// and heading.
+	LoginTitle     string
+	AssistantSetup string // who may configure MLflow's assistant: "admins" or "users"
 
 	// Self-service access keys (/auth/keys, sign-in from code)
 	SelfServiceKeys bool

@@ -35,6 +35,8 @@ func TestDefaults(t *testing.T) {
 		{"backend", c.BackendStoreURI, "sqlite:///mlflow.db"},
 		{"artifacts", c.ArtifactRoot, "./mlartifacts"},
 		{"listen", c.ListenAddr(), "127.0.0.1:5000"},
+		{"username", c.UsernameMode, "loginId"},
+		{"user directory", c.UserDirectory, "admins"},
 		{"self-service keys", fmt.Sprint(c.SelfServiceKeys, c.MaxKeysPerUser, c.MaxKeyExpiry), "true 10 2160h0m0s"},
 	}
 	for _, ch := range checks {
@@ -103,6 +105,9 @@ func TestProblems(t *testing.T) {
 		{"bad cidr", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_TRUSTED_PROXIES=10.0.0.0/8,nope"}, []string{"MLFLOW_DESCOPE_TRUSTED_PROXIES", "nope"}},
 		{"public url with path", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_PUBLIC_URL=https://mlflow.example/x"}, []string{"MLFLOW_DESCOPE_PUBLIC_URL"}},
 		{"several at once", nil, []string{"DESCOPE_DEFAULT_PERMISSION=ALL", "MLFLOW_DESCOPE_LOG_FORMAT=xml"}, []string{"DESCOPE_PROJECT_ID", "DESCOPE_DEFAULT_PERMISSION", "MLFLOW_DESCOPE_LOG_FORMAT"}},
+		{"bad username mode", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USERNAME=name"}, []string{"MLFLOW_DESCOPE_USERNAME", "loginId, email or userId"}},
+		{"empty login title", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_LOGIN_TITLE= "}, []string{"MLFLOW_DESCOPE_LOGIN_TITLE", "empty"}},
+		{"bad user directory", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "MLFLOW_DESCOPE_USER_DIRECTORY=everyone"}, []string{"MLFLOW_DESCOPE_USER_DIRECTORY", "admins or signed-in"}},
 		{"same cookie names", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_SESSION_COOKIE_NAME=X", "DESCOPE_REFRESH_COOKIE_NAME=X"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "must differ"}},
 		{"cookie name is not a token", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_REFRESH_COOKIE_NAME=a;b"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "a;b"}},
 		{"cookie name of the gateway", nil, []string{"DESCOPE_PROJECT_ID=P2x1", "DESCOPE_SESSION_COOKIE_NAME=mlflow_ds"}, []string{"DESCOPE_SESSION_COOKIE_NAME", "collides"}},

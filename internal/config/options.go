@@ -154,6 +154,18 @@ func options() []option {
 		{name: "MLFLOW_DESCOPE_UNKNOWN_ROUTES", def: "deny", help: "API routes the gateway does not know: deny (non-admins refused) or allow",
 			set: func(c *Config, v string) error { c.UnknownRoutes = strings.ToLower(v); return nil },
 			get: func(c *Config) string { return c.UnknownRoutes }},
+		{name: "MLFLOW_DESCOPE_USERNAME", def: "loginId", help: "a new user's MLflow username: loginId, email or userId (kept once decided)",
+			set: func(c *Config, v string) error {
+				c.UsernameMode = canonical(v, "loginId", "email", "userId")
+				return nil
+			},
+			get: func(c *Config) string { return c.UsernameMode }},
+		{name: "MLFLOW_DESCOPE_LOGIN_TITLE", def: "Sign in to MLflow", help: "title and heading of the sign-in page",
+			set: func(c *Config, v string) error { c.LoginTitle = strings.TrimSpace(v); return nil },
+			get: func(c *Config) string { return c.LoginTitle }},
+		{name: "MLFLOW_DESCOPE_USER_DIRECTORY", def: "admins", help: "who may list every MLflow username (users/list): admins or signed-in",
+			set: func(c *Config, v string) error { c.UserDirectory = strings.ToLower(v); return nil },
+			get: func(c *Config) string { return c.UserDirectory }},
 		{name: "MLFLOW_DESCOPE_ASSISTANT_SETUP", def: "admins", help: "who may reach MLflow's assistant configuration and skill installation: admins or users (MLflow still refuses them to non-local requests)",
 			set: func(c *Config, v string) error { c.AssistantSetup = strings.ToLower(v); return nil },
 			get: func(c *Config) string { return c.AssistantSetup }},
@@ -168,7 +180,7 @@ func options() []option {
 			set: func(c *Config, v string) error { return parseDuration(v, &c.MaxKeyExpiry) },
 			get: func(c *Config) string { return c.MaxKeyExpiry.String() }},
 
-		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, signed-out sessions, blocked users, the sync lease, shared refreshes): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
+		{name: "MLFLOW_DESCOPE_AUDIT_DB", help: "the gateway's database (audit log, MLflow usernames, signed-out sessions, blocked users, the sync lease, shared refreshes): sqlite:///path or postgres://… (shared by replicas); default SQLite in the data dir",
 			set: func(c *Config, v string) error { c.AuditDatabaseURI = v; return nil },
 			get: func(c *Config) string { return redactURL(c.AuditDatabaseURI) }},
 		{name: "MLFLOW_DESCOPE_AUDIT_RETENTION", def: "2160h", help: "how long audit events are kept; 0 keeps them forever",
@@ -178,6 +190,16 @@ func options() []option {
 			set: func(c *Config, v string) error { return parseBool(v, &c.AuditStdout) },
 			get: func(c *Config) string { return strconv.FormatBool(c.AuditStdout) }},
 	}
+}
+
+// canonical returns the one of names v equals ignoring case, else v.
+func canonical(v string, names ...string) string {
+	for _, n := range names {
+		if strings.EqualFold(v, n) {
+			return n
+		}
+	}
+	return v
 }
 
 func splitList(v string) []string {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 )
@@ -122,6 +124,22 @@ func (c *Config) Validate() []error {
 	}
 	if c.UnknownRoutes != "deny" && c.UnknownRoutes != "allow" {
 		bad("MLFLOW_DESCOPE_UNKNOWN_ROUTES", "%q must be deny or allow", c.UnknownRoutes)
+	}
+	switch c.UsernameMode {
+	case "loginId", "email", "userId":
+	default:
+		bad("MLFLOW_DESCOPE_USERNAME", "%q must be loginId, email or userId", c.UsernameMode)
+	}
+	switch {
+	case c.LoginTitle == "":
+		bad("MLFLOW_DESCOPE_LOGIN_TITLE", "must not be empty")
+	case utf8.RuneCountInString(c.LoginTitle) > 80:
+		bad("MLFLOW_DESCOPE_LOGIN_TITLE", "is longer than 80 characters")
+	case strings.IndexFunc(c.LoginTitle, unicode.IsControl) >= 0:
+		bad("MLFLOW_DESCOPE_LOGIN_TITLE", "contains a control character")
+	}
+	if c.UserDirectory != "admins" && c.UserDirectory != "signed-in" {
+		bad("MLFLOW_DESCOPE_USER_DIRECTORY", "%q must be admins or signed-in", c.UserDirectory)
 	}
 	if c.AssistantSetup != "admins" && c.AssistantSetup != "users" {
 		bad("MLFLOW_DESCOPE_ASSISTANT_SETUP", "%q must be admins or users", c.AssistantSetup)

@@ -57,6 +57,9 @@ func (s *Server) flowPreflight(w http.ResponseWriter, r *http.Request) {
 // and returns what the real component's success event carries.
 func (s *Server) flowSignIn(w http.ResponseWriter, r *http.Request) {
 	s.setCORS(w, r)
+	if !s.originApproved(w, r) {
+		return
+	}
 	var req struct {
 		LoginID   string `json:"loginId"`
 		ProjectID string `json:"projectId"`

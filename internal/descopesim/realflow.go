@@ -97,7 +97,7 @@ type flowOptions struct {
 // component sends when config.json names a start screen, is completed.)
 func (s *Server) flowStart(w http.ResponseWriter, r *http.Request) {
 	s.setCORS(w, r)
-	if !s.flowProject(w, r) {
+	if !s.originApproved(w, r) || !s.flowProject(w, r) {
 		return
 	}
 	var req flowRequest
@@ -138,7 +138,7 @@ func (s *Server) flowStart(w http.ResponseWriter, r *http.Request) {
 // completes the flow.
 func (s *Server) flowNext(w http.ResponseWriter, r *http.Request) {
 	s.setCORS(w, r)
-	if !s.flowProject(w, r) {
+	if !s.originApproved(w, r) || !s.flowProject(w, r) {
 		return
 	}
 	var req flowRequest

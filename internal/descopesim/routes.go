@@ -89,6 +89,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("PUT /sim/refresh-rotation", s.simSetRotation)
 	mux.HandleFunc("PUT /sim/token-delivery", s.simSetDelivery)
 	mux.HandleFunc("PUT /sim/access-key-subject", s.simSetKeySubject)
+	mux.HandleFunc("PUT /sim/approved-origins", s.simSetApprovedOrigins)
 	mux.HandleFunc("GET /sim/counts", s.simShowCounts)
 	mux.HandleFunc("DELETE /sim/counts", s.simResetCounts)
 	mux.HandleFunc("POST /sim/clock/advance", s.simAdvance)

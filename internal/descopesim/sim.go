@@ -73,6 +73,9 @@ type Options struct {
 	// AccessKeySubject is what the sub of an exchanged access-key JWT holds
 	// for a key bound to a user: SubjectKeyID (default) or SubjectBoundUser.
 	AccessKeySubject string
+	// ApprovedOrigins, if set, are the only origins the flow API accepts
+	// calls from (see SetApprovedOrigins).
+	ApprovedOrigins []string
 }
 
 // Server is a running simulator. Its methods are safe for concurrent use.
@@ -108,6 +111,8 @@ type Server struct {
 	flowSessionTTL time.Duration
 	uiVersion      string
 	executions     map[string]*execution
+
+	approvedOrigins []string // empty: any origin
 }
 
 // New validates opts, generates signing keys and starts serving. Call Close
@@ -172,6 +177,7 @@ func New(opts Options) (*Server, error) {
 	if s.uiVersion == "" {
 		s.uiVersion = DefaultUIComponentsVersion
 	}
+	s.SetApprovedOrigins(opts.ApprovedOrigins...)
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("descopesim: listen: %w", err)

@@ -143,6 +143,23 @@ type SyncRun struct {
 	Replica string
 }
 
+// UsernameAssigned: a Descope user was given their MLflow username (at
+// first use, or seeded from MLflow's users on upgrade). Reason says why the
+// name is not simply what MLFLOW_DESCOPE_USERNAME gives, when it is not
+// (the login ID belongs to another user, is reserved, ...).
+type UsernameAssigned struct {
+	UserID, Username string
+	LoginID, Email   string
+	Source, Reason   string
+}
+
+// LoginIDChanged: a user's login ID changed in Descope; their MLflow
+// username did not.
+type LoginIDChanged struct {
+	UserID, Username string
+	From, To         string
+}
+
 // Started: the gateway started. Details carry the version and a hash of
 // the effective configuration (never its secrets).
 type Started struct{ Details map[string]string }
@@ -185,17 +202,19 @@ type CodeSignIn struct {
 	Refused  Reason
 }
 
-func (SignIn) isEvent()          {}
-func (SignOut) isEvent()         {}
-func (Refresh) isEvent()         {}
-func (AuthFailure) isEvent()     {}
-func (KeyExchange) isEvent()     {}
-func (ProvisionChange) isEvent() {}
-func (SyncRun) isEvent()         {}
-func (Started) isEvent()         {}
-func (KeyCreated) isEvent()      {}
-func (KeyRevoked) isEvent()      {}
-func (CodeSignIn) isEvent()      {}
+func (SignIn) isEvent()           {}
+func (SignOut) isEvent()          {}
+func (Refresh) isEvent()          {}
+func (AuthFailure) isEvent()      {}
+func (KeyExchange) isEvent()      {}
+func (ProvisionChange) isEvent()  {}
+func (SyncRun) isEvent()          {}
+func (Started) isEvent()          {}
+func (KeyCreated) isEvent()       {}
+func (KeyRevoked) isEvent()       {}
+func (CodeSignIn) isEvent()       {}
+func (UsernameAssigned) isEvent() {}
+func (LoginIDChanged) isEvent()   {}
 
 // SinkFunc adapts a function to a Sink.
 type SinkFunc func(r *Record)

@@ -52,6 +52,15 @@ const (
 	ReasonDPoPReplayed     Reason = "dpop_replayed"
 	// The identity maps to the gateway's own MLflow admin, or to no user.
 	ReasonReservedUsername Reason = "reserved_username"
+	// The user has no MLflow username yet and nothing tells what it should
+	// be made of (no sign-in through the browser, no management key).
+	ReasonNoUsername Reason = "no_username"
+	// The username store (the gateway's database, or MLflow or Descope it
+	// asks for a new user) did not answer.
+	ReasonUsernameUnavailable Reason = "username_unavailable"
+	// A caller who is not an admin asked for the list of every MLflow user
+	// (MLFLOW_DESCOPE_USER_DIRECTORY=admins).
+	ReasonUserDirectory Reason = "user_directory"
 
 	// Cross-site checks: a sign-in or sign-out post from another origin,
 	// and a cookie-authenticated state change from another site.

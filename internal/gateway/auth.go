@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/accesskey"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
 
@@ -45,6 +47,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*Identit
 	if err == nil {
 		err = h.checkDPoP(r, id)
 	}
+	if err == nil {
+		err = h.nameIdentity(r.Context(), id)
+	}
 	if err != nil {
 		var ae *authError
 		if errors.As(err, &ae) && countsAsFailure(ae.reason) {
@@ -67,7 +72,8 @@ func (h *handler) refuseBlocked(id *Identity) error {
 // all, or Descope being unavailable, is not a failed attempt.
 func countsAsFailure(reason event.Reason) bool {
 	switch reason {
-	case event.ReasonNoSession, event.ReasonDescopeUnavailable, event.ReasonRateLimited, event.ReasonUserDisabled:
+	case event.ReasonNoSession, event.ReasonDescopeUnavailable, event.ReasonRateLimited, event.ReasonUserDisabled,
+		event.ReasonNoUsername, event.ReasonUsernameUnavailable:
 		return false
 	}
 	return true
@@ -176,35 +182,62 @@ func (h *handler) authenticateKey(ctx context.Context, r *http.Request, key stri
 		return nil, h.failed(method, event.Reason(descope.Reason(err)), err, errUnauthenticated("invalid access key"))
 	}
 	// Roles and tenants come from the key's own token, exactly as a user's
-	// come from theirs; the name is the bound user's, when there is one.
+	// come from theirs. The name is the key's own (access-key-<id>), or,
+	// for a key that acts as its user, the user's MLflow username
+	// (nameIdentity).
 	id := h.identityFromToken(k.Token, method)
 	id.UserID, id.Username, id.KeyID = k.UserID, k.Username, k.KeyID
 	if id.UserID == "" {
 		id.UserID = k.KeyID
 	}
+	id.known = naming.Profile{LoginID: k.LoginID, Email: k.Email}
 	if k.LoginID != "" || k.Email != "" || k.Name != "" {
 		id.LoginID, id.Email, id.Name = k.LoginID, k.Email, k.Name
 	}
 	return id, nil
 }
 
+// nameIdentity gives an identity its MLflow username: the one the policy
+// keeps for the Descope user (decided at the user's first use). An access
+// key's own name (access-key-<id>) is set already.
+func (h *handler) nameIdentity(ctx context.Context, id *Identity) error {
+	if id.Username != "" {
+		return nil
+	}
+	name, err := h.opts.Policy.Username(ctx, id.UserID, id.known, id.Token)
+	switch {
+	case err == nil:
+		id.Username = name
+		return nil
+	case errors.Is(err, naming.ErrNoProfile):
+		return h.failed(id.Method, event.ReasonNoUsername, err,
+			errForbidden("this Descope user has no MLflow username yet: sign in to MLflow in a browser once, then try again"))
+	case errors.Is(err, naming.ErrUnavailable), errors.Is(err, descope.ErrUnavailable):
+		return h.failed(id.Method, event.ReasonUsernameUnavailable, err,
+			errUnavailable("could not look up your MLflow username; try again shortly", 2*time.Second))
+	default:
+		return h.failed(id.Method, event.ReasonInternal, err, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
+	}
+}
+
 func (h *handler) failed(method Method, reason event.Reason, err error, resp *apiError) error {
 	return &authError{method: method, reason: reason, resp: resp, err: err}
 }
 
-// identityFromToken maps a verified session token to an identity. The MLflow
-// username is the Descope user ID: stable across email and login-ID changes,
-// and unique even when one login ID exists in two tenants.
+// identityFromToken maps a verified session token to an identity, keyed on
+// the Descope user ID (stable across email and login-ID changes, and unique
+// even when one login ID exists in two tenants). Its MLflow username comes
+// later, from the policy (nameIdentity).
 func (h *handler) identityFromToken(tok *descope.Token, method Method) *Identity {
 	id := &Identity{
-		UserID:   tok.Subject,
-		Username: tok.Subject,
-		Method:   method,
-		Token:    tok,
-		Admin:    h.opts.Policy.Admin(tok),
+		UserID: tok.Subject,
+		Method: method,
+		Token:  tok,
+		Admin:  h.opts.Policy.Admin(tok),
 	}
 	if p, ok := h.profiles.get(tok.Subject); ok {
 		id.LoginID, id.Email, id.Name = p.LoginID, p.Email, p.Name
+		id.known = naming.Profile{LoginID: p.LoginID, Email: p.Email}
 	}
 	if email, ok := tok.Claims["email"].(string); ok && id.Email == "" {
 		id.Email = email

@@ -43,6 +43,14 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 	if !h.inspect(w, r, id) {
 		return
 	}
+	if s.rpc == rpcListUsers && h.opts.RestrictUserList && !id.Admin {
+		// Every username (with readable names, everyone's login ID) and
+		// admin flag: a directory for admins only. Sharing with someone
+		// works by typing their username.
+		s.reason = event.ReasonUserDirectory
+		writeJSONError(w, errForbidden("the list of MLflow users is available to administrators only; type the username of the person you want to share with"))
+		return
+	}
 	if err := h.opts.Policy.Ensure(ctx, id.Username, id.Token); err != nil {
 		h.log.Error("provision", "err", err, "user_id", id.UserID, "request_id", s.id)
 		writeJSONError(w, errUnavailable("could not prepare your MLflow account; try again shortly", 2*time.Second))
@@ -78,6 +86,10 @@ func (h *handler) uiFile(r *http.Request) string {
 	}
 	return name
 }
+
+// rpcListUsers is MLflow's users/list (both REST twins): every username
+// and admin flag.
+const rpcListUsers = "ListUsers"
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions

@@ -12,6 +12,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 )
 
 // Method names how a request authenticated (event.Method).
@@ -36,6 +37,10 @@ type Identity struct {
 	Method   Method
 	Admin    bool
 	Token    *descope.Token
+	// known is what Descope told the gateway of the person (/me at
+	// sign-in, a bound key's user record): the login ID and email a new
+	// user's MLflow username is made of.
+	known naming.Profile
 }
 
 // requestState is the per-request data the middleware chain shares. One

@@ -20,6 +20,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ratelimit"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 )
@@ -63,6 +64,16 @@ type Policy interface {
 	// Ensure makes sure MLflow user username exists with the admin flag
 	// and roles tok implies, before a request is forwarded.
 	Ensure(ctx context.Context, username string, tok *descope.Token) error
+	// Username is the MLflow username of Descope user userID, decided at
+	// the user's first use and kept since. known is what the gateway
+	// learned of the person from Descope (/me at sign-in, a bound key's
+	// user record); tok is the verified token. Errors wrap
+	// naming.ErrNoProfile (no name yet, and nothing says what it should
+	// be), naming.ErrUnavailable or descope.ErrUnavailable.
+	Username(ctx context.Context, userID string, known naming.Profile, tok *descope.Token) (string, error)
+	// NoteProfile records the login ID and email Descope has just given for
+	// a user (/me at sign-in); the MLflow username does not change.
+	NoteProfile(ctx context.Context, userID string, p naming.Profile)
 }
 
 // UIFiles serves MLflow's web UI files; *ui.Files implements it.
@@ -94,6 +105,9 @@ type Options struct {
 	BaseStaticURL  string
 	BaseCDNURL     string
 	LoginCSPExtras []string
+	// LoginTitle is the sign-in page's title and heading (default "Sign in
+	// to MLflow").
+	LoginTitle string
 	// DescopeCookies are Descope's cookie names: at sign-in, tokens the
 	// component's success event does not carry are read from these cookies
 	// (cookie mode on a custom domain). Zero: DS and DSR.
@@ -115,6 +129,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// AdminUsername is MLflow's bootstrap admin; no identity may map to it.
 	AdminUsername string
+	// RestrictUserList refuses MLflow's users/list (every username and
+	// admin flag) to callers who are not gateway admins
+	// (MLFLOW_DESCOPE_USER_DIRECTORY=admins).
+	RestrictUserList bool
 	// Upstream is MLflow; UpstreamTransport, if set, carries the proxied
 	// requests (default: a tuned clone of http.DefaultTransport).
 	Upstream          *url.URL
@@ -228,6 +246,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.Ready == nil {
 		opts.Ready = func(context.Context) error { return nil }
+	}
+	if opts.LoginTitle == "" {
+		opts.LoginTitle = "Sign in to MLflow"
 	}
 	if opts.RedirectURL == "" {
 		opts.RedirectURL = opts.StaticPrefix + "/"

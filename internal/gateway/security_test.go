@@ -51,8 +51,8 @@ func TestIdentityHeadersNeverReachMLflow(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	got := h.up.last(t)
-	if got.Subject != "U2mallory" {
-		t.Fatalf("MLflow saw %q, want U2mallory", got.Subject)
+	if got.Subject != "U2mallory@example.com" {
+		t.Fatalf("MLflow saw %q, want U2mallory@example.com", got.Subject)
 	}
 	for k, vs := range got.Header {
 		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
@@ -146,8 +146,8 @@ func TestAccessKeys(t *testing.T) {
 	tests := []struct {
 		name, auth, wantUser string
 	}{
-		{"bearer bound key", "Bearer " + secret, "U2owner"},
-		{"basic bound key", basic("anything", secret), "U2owner"},
+		{"bearer bound key", "Bearer " + secret, "U2owner@example.com"},
+		{"basic bound key", basic("anything", secret), "U2owner@example.com"},
 		{"standalone key", "Bearer " + soloSecret, "access-key-" + solo},
 	}
 	for _, tt := range tests {

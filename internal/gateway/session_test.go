@@ -117,8 +117,10 @@ func TestSignInAndProxy(t *testing.T) {
 		t.Fatalf("proxied status %d: %s", r2.StatusCode, body)
 	}
 	got := h.up.last(t)
-	if got.Subject != "U2alice" {
-		t.Errorf("MLflow saw user %q, want U2alice", got.Subject)
+	// The MLflow username is the login ID (MLFLOW_DESCOPE_USERNAME's
+	// default), not the user ID.
+	if got.Subject != "U2alice@example.com" {
+		t.Errorf("MLflow saw user %q, want U2alice@example.com", got.Subject)
 	}
 	if got.Header.Get("Cookie") != "" || got.Header.Get("Authorization") != "" {
 		t.Errorf("secrets reached MLflow: Cookie=%q Authorization=%q", got.Header.Get("Cookie"), got.Header.Get("Authorization"))
@@ -129,7 +131,7 @@ func TestSignInAndProxy(t *testing.T) {
 
 	// whoami and the banner.
 	_, who := do(t, c, "GET", h.gw.URL+"/auth/whoami", nil, "")
-	if !strings.Contains(who, `"display_name":"User U2alice"`) || !strings.Contains(who, `"username":"U2alice"`) {
+	if !strings.Contains(who, `"display_name":"User U2alice"`) || !strings.Contains(who, `"username":"U2alice@example.com"`) || !strings.Contains(who, `"user_id":"U2alice"`) {
 		t.Errorf("whoami = %s", who)
 	}
 	_, page := do(t, c, "GET", h.gw.URL+"/", map[string]string{"Accept": "text/html"}, "")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
 )
@@ -33,6 +34,7 @@ func (h *handler) showLogin(w http.ResponseWriter, r *http.Request) {
 	next := session.SafeRedirect(r.URL.Query().Get("next"), h.opts.RedirectURL)
 	w.Header().Set("Content-Security-Policy", h.loginCSP())
 	h.render(w, r, http.StatusOK, "login.html", map[string]any{
+		"Title":         h.opts.LoginTitle,
 		"Prefix":        h.opts.StaticPrefix,
 		"ComponentURL":  h.opts.WebComponentURL,
 		"ProjectID":     h.opts.ProjectID,
@@ -145,6 +147,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	until := rt.Expiry
+	var meErr error
 	// Readable names are not in the session JWT by default: ask once. A
 	// refusal means the refresh token is dead (revoked at a sign-out
 	// elsewhere, say), which matters most for one read from a cookie.
@@ -158,6 +161,7 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonRefreshRejected, err, errUnauthenticated("Descope refused the refresh token; sign in again")))
 		return
 	} else {
+		meErr = err
 		h.log.Warn("descope me failed", "err", err, "user_id", tok.Subject, "refresh_from", refreshFrom)
 	}
 	id := h.identityFromToken(tok, MethodCookie)
@@ -165,9 +169,24 @@ func (h *handler) createSession(w http.ResponseWriter, r *http.Request) {
 		h.authFailed(w, r, err)
 		return
 	}
+	// The first sign-in decides the user's MLflow username, from what /me
+	// said; a sign-in that cannot know it fails rather than guess.
+	if err := h.nameIdentity(ctx, id); err != nil {
+		if errors.Is(err, naming.ErrNoProfile) && meErr != nil {
+			err = h.failed(MethodCookie, event.ReasonUsernameUnavailable, errors.Join(err, meErr),
+				errUnavailable("Descope did not say who you are; try signing in again shortly", 2*time.Second))
+		}
+		h.authFailed(w, r, err)
+		return
+	}
 	if id.Username == h.opts.AdminUsername {
 		h.authFailed(w, r, h.failed(MethodCookie, event.ReasonReservedUsername, errors.New("identity maps to the gateway's admin account"), errForbidden("this identity cannot be used")))
 		return
+	}
+	if meErr == nil && id.known != (naming.Profile{}) {
+		// What /me said just now: a changed login ID is recorded (the
+		// username stays).
+		h.opts.Policy.NoteProfile(ctx, id.UserID, id.known)
 	}
 	if err := h.opts.Policy.Ensure(ctx, id.Username, id.Token); err != nil {
 		h.log.Warn("provision at sign-in failed", "err", err, "user_id", id.UserID)
@@ -225,6 +244,10 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("sign-out not shared with other replicas yet", "err", err)
 	}
 	h.opts.Sessions.ClearCookies(w)
+	if id != nil {
+		// For the event only: sign-out never fails for want of a name.
+		_ = h.nameIdentity(ctx, id)
+	}
 	stateOf(ctx).identity = id
 	stateOf(ctx).record(event.SignOut{Actor: id.actor()})
 	w.Header().Set("Clear-Site-Data", `"storage"`)

@@ -96,6 +96,14 @@ func (a *Audit) eventOf(e event.Event) (audit.Event, bool) {
 		ev = provisionChange(e)
 	case event.SyncRun:
 		ev = syncRun(e)
+	case event.UsernameAssigned:
+		ev = audit.Event{Action: audit.ActionAssignUsername, Outcome: audit.OutcomeSuccess,
+			Actor:   audit.Actor{UserID: e.UserID, Username: e.Username, LoginID: loginOf(e.LoginID, e.Email), Method: audit.MethodSystem},
+			Details: details("source", e.Source, "why", e.Reason)}
+	case event.LoginIDChanged:
+		ev = audit.Event{Action: audit.ActionLoginIDChanged, Outcome: audit.OutcomeSuccess,
+			Actor:   audit.Actor{UserID: e.UserID, Username: e.Username, LoginID: e.To, Method: audit.MethodSystem},
+			Details: details("from", e.From, "to", e.To)}
 	case event.Started:
 		ev = audit.Event{Action: audit.ActionConfig, Outcome: audit.OutcomeSuccess, Actor: system(), Details: e.Details}
 	case event.KeyCreated:
@@ -246,11 +254,31 @@ func actorOf(id *event.Actor) audit.Actor {
 }
 
 func actor(id event.Actor) audit.Actor {
-	login := id.LoginID
-	if login == "" {
-		login = id.Email
+	return audit.Actor{UserID: id.UserID, Username: id.Username, LoginID: loginOf(id.LoginID, id.Email), Method: audit.Method(id.Method)}
+}
+
+// loginOf is what the audit trail records as the login ID: the login ID,
+// else the email.
+func loginOf(loginID, email string) string {
+	if loginID == "" {
+		return email
 	}
-	return audit.Actor{UserID: id.UserID, Username: id.Username, LoginID: login, Method: audit.Method(id.Method)}
+	return loginID
+}
+
+// details builds a Details map from key/value pairs, leaving out empty
+// values.
+func details(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			m[kv[i]] = kv[i+1]
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 // outcomeOf maps an HTTP status to an audit outcome.

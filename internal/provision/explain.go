@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
 )
 
@@ -23,12 +24,24 @@ type Directory interface {
 
 var _ Directory = (*descope.Client)(nil)
 
+// Names finds the MLflow usernames of Descope users; *naming.Store
+// implements it.
+type Names interface {
+	Find(ctx context.Context, q string) ([]naming.Record, error)
+	Mode() naming.Mode
+}
+
+var _ Names = (*naming.Store)(nil)
+
 // ExplainDeps is what Explain needs.
 type ExplainDeps struct {
 	Descope    Directory
 	Mapping    *rolemap.Mapping // nil: rolemap.Empty()
 	AdminRoles []string         // DESCOPE_ADMIN_ROLES
 	Workspaces bool
+	// Names, if set, is where each user's MLflow username is kept; nil:
+	// the username is the user ID.
+	Names Names
 	// MLflow, if set, adds what MLflow holds now for the user.
 	MLflow interface {
 		User(ctx context.Context, name string) (mlflow.User, error)
@@ -36,20 +49,39 @@ type ExplainDeps struct {
 	}
 }
 
-// Explain loads a Descope user by login ID (or, failing that, user ID)
-// through the management API, resolves its roles and tenants under the
-// mapping, and writes what the user is in MLflow and which rule decided
-// each part.
+// Explain finds a Descope user by user ID, MLflow username or login ID (the
+// gateway's record of names first, then Descope's management API), resolves
+// its roles and tenants under the mapping, and writes what the user is in
+// MLflow and which rule decided each part.
 func Explain(ctx context.Context, deps ExplainDeps, loginOrUserID string, w io.Writer) error {
 	if deps.Descope == nil {
 		return errors.New("provision: explain: a descope client with a management key is required")
 	}
-	u, err := deps.Descope.UserByLoginID(ctx, loginOrUserID)
-	if errors.Is(err, descope.ErrRejected) {
-		u, err = deps.Descope.UserByID(ctx, loginOrUserID)
+	var recs []naming.Record
+	if deps.Names != nil {
+		var err error
+		if recs, err = deps.Names.Find(ctx, loginOrUserID); err != nil {
+			return fmt.Errorf("provision: explain %q: %w", loginOrUserID, err)
+		}
+	}
+	matches := recs
+	var u *descope.User
+	var err error
+	if len(recs) > 0 {
+		u, err = deps.Descope.UserByID(ctx, recs[0].UserID)
+	} else {
+		u, err = deps.Descope.UserByLoginID(ctx, loginOrUserID)
+		if errors.Is(err, descope.ErrRejected) {
+			u, err = deps.Descope.UserByID(ctx, loginOrUserID)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("provision: explain %q: %w", loginOrUserID, err)
+	}
+	if deps.Names != nil && (len(recs) == 0 || recs[0].UserID != u.UserID) {
+		if recs, err = deps.Names.Find(ctx, u.UserID); err != nil {
+			return fmt.Errorf("provision: explain %q: %w", loginOrUserID, err)
+		}
 	}
 	roles, err := deps.Descope.Roles(ctx)
 	if err != nil {
@@ -67,7 +99,12 @@ func Explain(ctx context.Context, deps ExplainDeps, loginOrUserID string, w io.W
 	})
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "descope user:     %s (login ids: %s; status: %s)\n", u.UserID, strings.Join(u.LoginIDs, ", "), u.Status)
-	fmt.Fprintf(b, "mlflow username:  %s\n", s.Username)
+	s.Username = explainName(b, deps, u, recs)
+	for _, m := range matches {
+		if m.UserID != u.UserID {
+			fmt.Fprintf(b, "also matches:     MLflow user %s of Descope user %s (login id %s)\n", m.Username, m.UserID, m.LoginID)
+		}
+	}
 	fmt.Fprintf(b, "descope roles:    %s\n", list(s.ProjectRoles))
 	fmt.Fprintf(b, "descope perms:    %s\n", list(s.ProjectPermissions))
 	for _, t := range u.UserTenants {
@@ -97,11 +134,55 @@ func Explain(ctx context.Context, deps ExplainDeps, loginOrUserID string, w io.W
 			}
 		}
 	}
-	if deps.MLflow != nil {
+	if deps.MLflow != nil && s.Username != "" {
 		explainCurrent(ctx, deps, s.Username, b)
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// explainName writes the user's MLflow username and how it was decided,
+// and returns it ("" for a user who has none yet).
+func explainName(b *strings.Builder, deps ExplainDeps, u *descope.User, recs []naming.Record) string {
+	if deps.Names == nil {
+		fmt.Fprintf(b, "mlflow username:  %s (the user ID)\n", u.UserID)
+		return u.UserID
+	}
+	var rec *naming.Record
+	for i := range recs {
+		if recs[i].UserID == u.UserID {
+			rec = &recs[i]
+		}
+	}
+	if rec == nil {
+		fmt.Fprintf(b, "mlflow username:  none yet: decided at the first sign-in, from the %s (MLFLOW_DESCOPE_USERNAME), unless that name is taken or reserved\n", deps.Names.Mode())
+		return ""
+	}
+	fmt.Fprintf(b, "mlflow username:  %s (decided %s, %s)\n", rec.Username, rec.Created.Format("2006-01-02 15:04 MST"), nameSource(rec.Source))
+	if rec.Reason != "" {
+		fmt.Fprintf(b, "  because:        %s\n", rec.Reason)
+	}
+	if rec.FirstLoginID != "" && len(u.LoginIDs) > 0 && rec.FirstLoginID != u.LoginIDs[0] {
+		fmt.Fprintf(b, "  login id then:  %s (now %s; the username was kept)\n", rec.FirstLoginID, u.LoginIDs[0])
+	}
+	return rec.Username
+}
+
+func nameSource(source string) string {
+	switch source {
+	case naming.SourceLoginID:
+		return "from the login ID"
+	case naming.SourceEmail:
+		return "from the email"
+	case naming.SourceUserID:
+		return "the user ID"
+	case naming.SourceFallback:
+		return "the user ID, as the login ID or email could not be used"
+	case naming.SourceSeeded, naming.SourceAdopted:
+		return "the user ID, kept from an earlier release"
+	default:
+		return source
+	}
 }
 
 func explainCurrent(ctx context.Context, deps ExplainDeps, username string, b *strings.Builder) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/rolemap"
 )
 
@@ -25,6 +26,7 @@ import (
 type Policy struct {
 	p           *Provisioner
 	directory   Directory
+	names       *naming.Store
 	mlflowReady func(ctx context.Context) error
 	retryBase   time.Duration
 	log         *slog.Logger
@@ -39,9 +41,13 @@ type Policy struct {
 type PolicyOptions struct {
 	// Provisioner applies the decisions in MLflow; required.
 	Provisioner *Provisioner
-	// Directory looks users up for Explain (a descope.Client; it needs a
+	// Directory looks users up for Explain, and for the login ID of a user
+	// who has no MLflow username yet (a descope.Client; it needs a
 	// management key).
 	Directory Directory
+	// Names keeps each Descope user's MLflow username; nil: the username is
+	// the user ID (tests of the rules alone).
+	Names *naming.Store
 	// MLflowReady, if set, blocks until MLflow answers (the supervisor's
 	// WaitReady) before each attempt to apply the role mapping.
 	MLflowReady func(ctx context.Context) error
@@ -62,7 +68,7 @@ func NewPolicy(opts PolicyOptions) (*Policy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Policy{p: opts.Provisioner, directory: opts.Directory, mlflowReady: opts.MLflowReady,
+	return &Policy{p: opts.Provisioner, directory: opts.Directory, names: opts.Names, mlflowReady: opts.MLflowReady,
 		retryBase: opts.RetryBase, log: opts.Logger, resolved: map[*descope.Token]rolemap.Result{}}, nil
 }
 
@@ -70,6 +76,85 @@ func NewPolicy(opts PolicyOptions) (*Policy, error) {
 // file's admin rules, exactly as provisioning applies them in MLflow.
 func (a *Policy) Admin(tok *descope.Token) bool {
 	return a.resolve(tok).Admin
+}
+
+// Username is the MLflow username of Descope user userID: the one decided
+// at the user's first use and kept since (internal/naming). known is what
+// the caller learned of the person from Descope (its /me at sign-in, a
+// bound key's user record). When the user
+// has no name yet and known says nothing, the login ID and email come from
+// Descope's management API (with a management key), else from the verified
+// token's custom claims "loginId" and "email"; with none of them the
+// answer is naming.ErrNoProfile: deciding a name from nothing could never
+// be undone. Other errors wrap naming.ErrUnavailable or
+// descope.ErrUnavailable.
+func (a *Policy) Username(ctx context.Context, userID string, known naming.Profile, tok *descope.Token) (string, error) {
+	if a.names == nil {
+		return userID, nil
+	}
+	r, ok, err := a.names.Lookup(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		return r.Username, nil
+	}
+	r, err = a.names.Assign(ctx, userID, func(ctx context.Context) (naming.Profile, error) {
+		return a.profile(ctx, userID, known, tok)
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.Username, nil
+}
+
+// NoteProfile records the login ID and email Descope has just given for a
+// user (its /me at sign-in): the admin page shows them, and a changed login
+// ID is audited. The MLflow username does not change. Only fresh answers
+// are noted here (cached profiles could write an old login ID back); the
+// user sync notes what the management API lists.
+func (a *Policy) NoteProfile(ctx context.Context, userID string, p naming.Profile) {
+	if a.names == nil {
+		return
+	}
+	if err := a.names.NoteProfile(ctx, userID, p); err != nil {
+		a.log.Warn("login id not recorded", "user_id", userID, "err", err)
+	}
+}
+
+// profile finds the login ID and email a new user's name is made of.
+func (a *Policy) profile(ctx context.Context, userID string, known naming.Profile, tok *descope.Token) (naming.Profile, error) {
+	if known != (naming.Profile{}) || a.names.Mode() == naming.ModeUserID {
+		return known, nil
+	}
+	if a.directory != nil {
+		u, err := a.directory.UserByID(ctx, userID)
+		switch {
+		case err == nil:
+			p := naming.Profile{Email: u.Email}
+			if len(u.LoginIDs) > 0 {
+				p.LoginID = u.LoginIDs[0]
+			}
+			return p, nil
+		case errors.Is(err, descope.ErrUnavailable):
+			return naming.Profile{}, fmt.Errorf("provision: load user %s: %w", userID, err)
+		case errors.Is(err, descope.ErrRejected):
+			// Descope does not know the user (deleted since the token was
+			// issued): no name is decided for it.
+			return naming.Profile{}, fmt.Errorf("%w: descope has no user %s: %w", naming.ErrNoProfile, userID, err)
+		case !errors.Is(err, descope.ErrNoManagementKey):
+			return naming.Profile{}, fmt.Errorf("provision: load user %s: %w", userID, err)
+		}
+	}
+	var p naming.Profile
+	if tok != nil {
+		p.LoginID, _ = tok.Claims["loginId"].(string)
+		p.Email, _ = tok.Claims["email"].(string)
+	}
+	if p.LoginID == "" && (a.names.Mode() == naming.ModeLoginID || p.Email == "") {
+		return naming.Profile{}, naming.ErrNoProfile
+	}
+	return p, nil
 }
 
 // Ensure makes sure MLflow user username exists with the admin flag, roles
@@ -141,7 +226,13 @@ func (a *Policy) applyMapping(ctx context.Context) error {
 				return err
 			}
 		}
-		events, err := a.p.SyncRoles(ctx)
+		// Users of a release before readable usernames keep their user-ID
+		// names: they are recorded before the gateway says it is ready.
+		var events []Event
+		err := a.seedNames(ctx)
+		if err == nil {
+			events, err = a.p.SyncRoles(ctx)
+		}
 		if err == nil {
 			a.mappingApplied.Store(true)
 			a.log.Info("role mapping applied", "changes", len(events))
@@ -150,7 +241,7 @@ func (a *Policy) applyMapping(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !errors.Is(err, mlflow.ErrUnavailable) {
+		if !errors.Is(err, mlflow.ErrUnavailable) && !errors.Is(err, naming.ErrUnavailable) {
 			return fmt.Errorf("apply role mapping: %w", err)
 		}
 		a.log.Warn("role mapping not applied yet, MLflow did not answer; retrying", "err", err, "retry_in", wait)
@@ -167,6 +258,13 @@ func (a *Policy) applyMapping(ctx context.Context) error {
 	}
 }
 
+func (a *Policy) seedNames(ctx context.Context) error {
+	if a.names == nil {
+		return nil
+	}
+	return a.names.Seed(ctx)
+}
+
 // MappingApplied reports whether the role mapping has been applied in
 // MLflow (the gateway is not ready until it has).
 func (a *Policy) MappingApplied() bool { return a.mappingApplied.Load() }
@@ -174,9 +272,11 @@ func (a *Policy) MappingApplied() bool { return a.mappingApplied.Load() }
 // Explain writes what a Descope user gets in MLflow, and why.
 func (a *Policy) Explain(ctx context.Context, id string, w io.Writer) error {
 	o := a.p.opts
-	return Explain(ctx, ExplainDeps{
-		Descope: a.directory, Mapping: o.Mapping, AdminRoles: o.AdminRoles, Workspaces: o.Workspaces, MLflow: o.MLflow,
-	}, id, w)
+	deps := ExplainDeps{Descope: a.directory, Mapping: o.Mapping, AdminRoles: o.AdminRoles, Workspaces: o.Workspaces, MLflow: o.MLflow}
+	if a.names != nil {
+		deps.Names = a.names
+	}
+	return Explain(ctx, deps, id, w)
 }
 
 // SameAsUser is the rule for keys bound to a user: the key shares the

@@ -74,7 +74,7 @@ func TestDeviceSignIn(t *testing.T) {
 	if status != http.StatusOK || out["user_id"] != "U2alice" || !strings.HasPrefix(out["key_name"].(string), "cli-gpu-box-7-") {
 		t.Fatalf("poll after approval: %d %v", status, out)
 	}
-	if status, user := e.mlflowAs(t, out["access_key"].(string)); status != http.StatusOK || user != "U2alice" {
+	if status, user := e.mlflowAs(t, out["access_key"].(string)); status != http.StatusOK || user != "U2alice@example.com" {
 		t.Errorf("device key: %d as %q", status, user)
 	}
 	e.clock.advance(5 * time.Second)

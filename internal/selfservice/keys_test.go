@@ -80,8 +80,8 @@ func TestKeyLifecycle(t *testing.T) {
 	if strings.Join(k.PermittedIPs, ",") != "127.0.0.1,10.0.0.0/8" {
 		t.Errorf("permitted IPs = %v", k.PermittedIPs)
 	}
-	if status, user := e.mlflowAs(t, secret); status != http.StatusOK || user != "U2alice" {
-		t.Errorf("the new key through the gateway: status %d as %q, want 200 as U2alice", status, user)
+	if status, user := e.mlflowAs(t, secret); status != http.StatusOK || user != "U2alice@example.com" {
+		t.Errorf("the new key through the gateway: status %d as %q, want 200 as U2alice@example.com", status, user)
 	}
 	_, body = alice.get("/auth/keys")
 	if !strings.Contains(body, `data-key-id="`+k.ID+`"`) || strings.Contains(body, secret) {
@@ -179,7 +179,7 @@ func TestUsersSeeAndRevokeOnlyTheirOwnKeys(t *testing.T) {
 	if n := len(boundKeys(t, e, "U2bob")); n != 1 {
 		t.Errorf("bob has %d keys after alice's attempt, want 1", n)
 	}
-	if status, user := e.mlflowAs(t, bobSecret); status != http.StatusOK || user != "U2bob" {
+	if status, user := e.mlflowAs(t, bobSecret); status != http.StatusOK || user != "U2bob@example.com" {
 		t.Errorf("bob's key: %d as %q", status, user)
 	}
 	if ev := e.audit.find(audit.ActionAccessKeyRevoke, "not_owner"); len(ev) != 2 {

@@ -180,7 +180,7 @@ func (s *Service) redeemLoopback(w http.ResponseWriter, r *http.Request) {
 	hash := hashCode(req.Code)
 	g, err := s.store.get(ctx, hash)
 	refused := func(reason event.Reason, msg string, userID string) {
-		s.record(r, event.CodeSignIn{Actor: event.Actor{UserID: userID, Username: userID}, Client: g.ClientName, Refused: reason})
+		s.record(r, event.CodeSignIn{Actor: event.Actor{UserID: userID, Username: s.usernameOf(r.Context(), userID)}, Client: g.ClientName, Refused: reason})
 		s.fail(w, r, invalidGrant(msg))
 	}
 	switch {
@@ -237,6 +237,6 @@ func (s *Service) deliverKey(w http.ResponseWriter, r *http.Request, hash string
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessKey: created.Cleartext.Reveal(), KeyID: created.Key.ID, KeyName: name,
-		ExpiresAt: created.Key.ExpireTime.UTC().Format(time.RFC3339), UserID: g.UserID, Username: g.UserID, LoginID: login,
+		ExpiresAt: created.Key.ExpireTime.UTC().Format(time.RFC3339), UserID: g.UserID, Username: s.usernameOf(ctx, g.UserID), LoginID: login,
 	})
 }

@@ -80,11 +80,11 @@ func TestLoopbackSignIn(t *testing.T) {
 		t.Errorf("Cache-Control %q on an answer with a key", cc)
 	}
 	want := "cli-alices-laptop-" + e.clock.now().UTC().Format("20060102")
-	if out["key_name"] != want || out["user_id"] != "U2alice" || out["username"] != "U2alice" || out["login_id"] != "U2alice@example.com" {
+	if out["key_name"] != want || out["user_id"] != "U2alice" || out["username"] != "U2alice@example.com" || out["login_id"] != "U2alice@example.com" {
 		t.Errorf("answer = %v; want key %s for U2alice", out, want)
 	}
 	key, _ := out["access_key"].(string)
-	if status, user := e.mlflowAs(t, key); status != http.StatusOK || user != "U2alice" {
+	if status, user := e.mlflowAs(t, key); status != http.StatusOK || user != "U2alice@example.com" {
 		t.Errorf("the CLI's key: %d as %q", status, user)
 	}
 	keys := boundKeys(t, e, "U2alice")

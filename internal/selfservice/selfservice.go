@@ -57,10 +57,13 @@ const (
 // User is the person a request comes from, as the gateway authenticated
 // them.
 type User struct {
-	ID      string // Descope user ID (also their MLflow username)
-	LoginID string
-	Email   string
-	Name    string
+	ID string // Descope user ID
+	// Username is their MLflow username (the gateway's mapping); empty
+	// means not known to the caller, and the user ID stands in.
+	Username string
+	LoginID  string
+	Email    string
+	Name     string
 	// Browser: authenticated by the browser session (cookie), not by a
 	// bearer token or an access key. Keys are only managed from a browser
 	// session: an access key must not mint more access keys.
@@ -140,6 +143,10 @@ type Options struct {
 	Dialect string
 	// CurrentUser returns the authenticated user of a request, if any.
 	CurrentUser func(r *http.Request) (User, bool)
+	// UsernameOf returns the MLflow username of a Descope user, for the
+	// answer of a sign-in from code (the key acts as that user); may be nil,
+	// and a user without a name yet is named by their user ID.
+	UsernameOf func(ctx context.Context, userID string) (string, bool)
 	// ClientIP is the request's client address as the gateway determined
 	// it (trusted proxies applied).
 	ClientIP func(r *http.Request) netip.Addr
@@ -368,9 +375,23 @@ func (s *Service) record(r *http.Request, e event.Event) {
 
 // actor is who u is, for events.
 func (u User) actor() event.Actor {
-	a := event.Actor{UserID: u.ID, Username: u.ID, LoginID: u.LoginID, Email: u.Email}
+	a := event.Actor{UserID: u.ID, Username: u.Username, LoginID: u.LoginID, Email: u.Email}
+	if a.Username == "" {
+		a.Username = u.ID
+	}
 	if u.Browser {
 		a.Method = event.MethodCookie
 	}
 	return a
+}
+
+// usernameOf is the MLflow username of Descope user userID as far as the
+// gateway knows it, else the user ID.
+func (s *Service) usernameOf(ctx context.Context, userID string) string {
+	if s.opts.UsernameOf != nil && userID != "" {
+		if name, ok := s.opts.UsernameOf(ctx, userID); ok {
+			return name
+		}
+	}
+	return userID
 }

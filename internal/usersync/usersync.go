@@ -22,6 +22,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/lease"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/mlflow"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/provision"
 )
 
@@ -44,7 +45,15 @@ type Provisioner interface {
 	Revoke(ctx context.Context, username, reason string) ([]provision.Event, error)
 }
 
+// Names maps Descope user IDs to MLflow usernames; *naming.Store
+// implements it.
+type Names interface {
+	All(ctx context.Context) ([]naming.Record, error)
+	NoteProfile(ctx context.Context, userID string, p naming.Profile) error
+}
+
 var (
+	_ Names       = (*naming.Store)(nil)
 	_ Descope     = (*descope.Client)(nil)
 	_ Users       = (*mlflow.Client)(nil)
 	_ Provisioner = (*provision.Provisioner)(nil)
@@ -70,6 +79,10 @@ type Options struct {
 	// gateway's database it is shared by replicas and survives restarts.
 	// nil: a list in this process only.
 	Blocklist *denylist.List
+	// Names finds each Descope user's MLflow user (and records login ID
+	// changes); nil: every MLflow username is a Descope user ID, as in
+	// releases before readable usernames.
+	Names Names
 	// Lease, if set, makes the sync run on one replica of those sharing
 	// the gateway's database at a time (see internal/lease); nil: it runs
 	// here.
@@ -147,8 +160,8 @@ func New(opts Options) (*Syncer, error) {
 	return &Syncer{opts: opts}, nil
 }
 
-// Blocked reports whether a Descope user ID (MLflow username) is disabled
-// or deleted in Descope as of the last run. The gateway refuses such users.
+// Blocked reports whether a Descope user ID is disabled or deleted in
+// Descope as of the last run. The gateway refuses such users.
 func (s *Syncer) Blocked(userID string) bool { return s.opts.Blocklist.Blocked(userID) }
 
 // Run syncs at once and then every Interval until ctx ends; it returns nil
@@ -206,6 +219,12 @@ func (s *Syncer) RunOnce(ctx context.Context) (rep Report, err error) {
 		}
 	}
 	rep.MLflowUsers = len(known)
+	// Each Descope user's MLflow user, through the mapping: the names are
+	// not user IDs (and a login ID may now belong to someone else).
+	byUser, err := s.mlflowUsers(ctx, known)
+	if err != nil {
+		return rep, err
+	}
 	var roles []descope.Role
 	if err := s.retry(ctx, "list roles", func() (err error) { roles, err = s.opts.Descope.Roles(ctx); return err }); err != nil {
 		return rep, err
@@ -219,25 +238,29 @@ func (s *Syncer) RunOnce(ctx context.Context) (rep Report, err error) {
 	for i := range users {
 		u := &users[i]
 		seen[u.UserID] = true
-		if !known[u.UserID] {
+		rec, ok := byUser[u.UserID]
+		if !ok {
 			continue
 		}
+		s.noteProfile(ctx, u, rec)
 		if blockedStatus(u.Status) {
-			s.block(ctx, &rep, u.UserID, "descope status "+u.Status, &rep.Disabled)
+			s.block(ctx, &rep, u.UserID, rec.Username, "descope status "+u.Status, &rep.Disabled)
 			continue
 		}
 		s.unblock(ctx, &rep, u.UserID)
-		evs, err := s.opts.Provisioner.Reconcile(ctx, provision.SubjectFromUser(u, roles))
-		s.record(&rep, u.UserID, evs, err)
+		subj := provision.SubjectFromUser(u, roles)
+		subj.Username = rec.Username
+		evs, err := s.opts.Provisioner.Reconcile(ctx, subj)
+		s.record(&rep, rec.Username, evs, err)
 	}
-	for name := range known {
-		if seen[name] {
+	for userID, rec := range byUser {
+		if seen[userID] {
 			continue
 		}
 		// Deleted users never appear in a search; confirm before revoking.
 		var gone bool
 		err := s.retry(ctx, "load user", func() error {
-			_, err := s.opts.Descope.UserByID(ctx, name)
+			_, err := s.opts.Descope.UserByID(ctx, userID)
 			gone = notFound(err)
 			if gone {
 				return nil
@@ -246,12 +269,52 @@ func (s *Syncer) RunOnce(ctx context.Context) (rep Report, err error) {
 		})
 		switch {
 		case gone:
-			s.block(ctx, &rep, name, "deleted in descope", &rep.Deleted)
+			s.block(ctx, &rep, userID, rec.Username, "deleted in descope", &rep.Deleted)
 		case err != nil:
-			rep.Failed[name] = err.Error()
+			rep.Failed[rec.Username] = err.Error()
 		}
 	}
 	return rep, nil
+}
+
+// mlflowUsers maps the Descope user IDs that have an MLflow user among
+// known to their MLflow usernames.
+func (s *Syncer) mlflowUsers(ctx context.Context, known map[string]bool) (map[string]naming.Record, error) {
+	out := map[string]naming.Record{}
+	if s.opts.Names == nil {
+		for name := range known {
+			out[name] = naming.Record{UserID: name, Username: name}
+		}
+		return out, nil
+	}
+	recs, err := s.opts.Names.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("usersync: mlflow usernames: %w", err)
+	}
+	for _, r := range recs {
+		if known[r.Username] {
+			out[r.UserID] = r
+		}
+	}
+	return out, nil
+}
+
+// noteProfile records a user's current login ID and email for the admin
+// page, when they changed.
+func (s *Syncer) noteProfile(ctx context.Context, u *descope.User, rec naming.Record) {
+	if s.opts.Names == nil {
+		return
+	}
+	p := naming.Profile{Email: u.Email}
+	if len(u.LoginIDs) > 0 {
+		p.LoginID = u.LoginIDs[0]
+	}
+	if p.LoginID == rec.LoginID && (p.Email == "" || p.Email == rec.Email) {
+		return
+	}
+	if err := s.opts.Names.NoteProfile(ctx, u.UserID, p); err != nil {
+		s.opts.Logger.Warn("user sync: login id not recorded", "user_id", u.UserID, "err", err)
+	}
 }
 
 func (s *Syncer) record(rep *Report, username string, evs []provision.Event, err error) {
@@ -265,7 +328,7 @@ func (s *Syncer) record(rep *Report, username string, evs []provision.Event, err
 	}
 }
 
-func (s *Syncer) block(ctx context.Context, rep *Report, userID, reason string, list *[]string) {
+func (s *Syncer) block(ctx context.Context, rep *Report, userID, username, reason string, list *[]string) {
 	added, err := s.opts.Blocklist.Block(ctx, userID, reason)
 	if err != nil {
 		s.opts.Logger.Warn("user sync: block not shared with other replicas yet", "user_id", userID, "err", err)
@@ -274,8 +337,8 @@ func (s *Syncer) block(ctx context.Context, rep *Report, userID, reason string, 
 		*list = append(*list, userID)
 	}
 	s.opts.OnDisabled(userID)
-	evs, err := s.opts.Provisioner.Revoke(ctx, userID, reason)
-	s.record(rep, userID, evs, err)
+	evs, err := s.opts.Provisioner.Revoke(ctx, username, reason)
+	s.record(rep, username, evs, err)
 }
 
 func (s *Syncer) unblock(ctx context.Context, rep *Report, userID string) {

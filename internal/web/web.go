@@ -37,7 +37,10 @@ func InjectBanner(page []byte, prefix string) []byte {
 	if i < 0 {
 		return page
 	}
-	tag := `<script src="` + prefix + `/auth/static/banner.js" data-prefix="` + prefix + `" defer></script>`
+	// The stylesheet keeps the banner's strip from the first paint, so
+	// MLflow is laid out below it and never jumps.
+	tag := `<link rel="stylesheet" href="` + prefix + `/auth/static/banner.css">` +
+		`<script src="` + prefix + `/auth/static/banner.js" data-prefix="` + prefix + `" defer></script>`
 	out := make([]byte, 0, len(page)+len(tag))
 	out = append(out, page[:i]...)
 	out = append(out, tag...)

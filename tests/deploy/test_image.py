@@ -287,4 +287,4 @@ def test_signed_in_calls_reach_mlflow(stack: Stack) -> None:
     status, _, doc = call("POST", api + "/experiments/update", {"experiment_id": exp_id, "new_name": name + "-x"}, key)
     assert status == 403 and doc["error_code"] == "PERMISSION_DENIED", doc
     status, _, doc = call("GET", api + "/users/current", headers=key)
-    assert status == 200 and doc["user"]["username"] == "U2demoalice", doc
+    assert status == 200 and doc["user"]["username"] == "alice@example.com", doc

@@ -266,7 +266,7 @@ class Stack:
         return payload
 
     def new_user(self, roles: list[str] | None = None, prefix: str = "user") -> str:
-        """Creates an enabled Descope user and returns its ID (the MLflow username)."""
+        """Creates an enabled Descope user and returns its user ID."""
         tag = f"{prefix}-{uuid.uuid4().hex[:10]}"
         user = self.sim(
             "POST",
@@ -274,6 +274,15 @@ class Stack:
             {"email": f"{tag}@example.com", "name": tag, "roles": roles or [], "status": "enabled"},
         )["user"]
         return user.get("id") or user.get("userId")
+
+    def username(self, user_id: str) -> str:
+        """The MLflow username of a user new_user made: their login ID (the
+        gateway's default MLFLOW_DESCOPE_USERNAME=loginId), never the user ID."""
+        user = self.sim("GET", "/sim/users")
+        for u in user.get("users", []):
+            if (u.get("id") or u.get("userId")) == user_id:
+                return u["loginIds"][0]
+        raise AssertionError(f"no simulator user {user_id}")
 
     def session_jwt(self, user_id: str) -> str:
         return self.sim("POST", "/sim/tokens", {"userId": user_id})["sessionJwt"]

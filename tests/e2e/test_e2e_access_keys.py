@@ -23,7 +23,7 @@ import pytest
 @dataclass
 class Keys:
     mode: str  # "bearer" or "basic"
-    owner: str  # Descope user IDs = MLflow usernames
+    owner: str  # Descope user IDs
     owner_key: str
     reader: str
     reader_key: str
@@ -69,7 +69,7 @@ def test_key_acts_as_its_user(stack, keys):
     else:
         auth = "Basic " + base64.b64encode(f"anything:{keys.owner_key}".encode()).decode()
     me = stack.whoami(auth)
-    assert me["username"] == keys.owner
+    assert me["username"] == stack.username(keys.owner)
     assert me["is_admin"] is False
 
 

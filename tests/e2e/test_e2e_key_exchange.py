@@ -34,12 +34,13 @@ def test_identity_bound_and_standalone_keys(stack):
     _, bound = stack.new_key(user)
     standalone_id, standalone = stack.new_key()
 
-    assert stack.whoami(f"Bearer {bound}", src)["username"] == user
+    name = stack.username(user)
+    assert stack.whoami(f"Bearer {bound}", src)["username"] == name
     basic = base64.b64encode(f"whatever:{bound}".encode()).decode()
-    assert stack.whoami(f"Basic {basic}", src)["username"] == user
+    assert stack.whoami(f"Basic {basic}", src)["username"] == name
     assert stack.whoami(f"Bearer {standalone}", src)["username"] == f"access-key-{standalone_id}"
     # A session of the same user is the same MLflow user as the user's key.
-    assert stack.whoami(f"Bearer {stack.session_jwt(user)}", src)["username"] == user
+    assert stack.whoami(f"Bearer {stack.session_jwt(user)}", src)["username"] == name
 
 
 @pytest.mark.parametrize("kind", ["unknown", "deactivated", "deleted"])
@@ -127,7 +128,7 @@ def test_admin_key_manages_other_users_experiment(stack, mlflow_env, denied, uni
     _, admin_key = stack.new_key(admin)
     _, reader_key = stack.new_key(stack.new_user(prefix="reader"))
     me = stack.whoami(f"Bearer {admin_key}", "127.0.0.14")
-    assert (me["username"], me["is_admin"]) == (admin, True)
+    assert (me["username"], me["is_admin"]) == (stack.username(admin), True)
 
     mlflow_env.token(alice_key)
     eid = client.create_experiment(uniq("alice"))
@@ -156,12 +157,13 @@ def test_bound_key_with_other_roles_gets_its_own_mlflow_user(stack):
     for auth in (session, f"Bearer {ci_key}", session, f"Bearer {ci_key}", f"Bearer {same_key}"):
         me = stack.whoami(auth, src)
         seen.append((me["username"], me["is_admin"]))
+    name = stack.username(user)
     assert seen == [
-        (user, True),
+        (name, True),
         (f"access-key-{ci_id}", False),
-        (user, True),
+        (name, True),
         (f"access-key-{ci_id}", False),
-        (user, True),
+        (name, True),
     ], f"(username, is_admin) per request (session, ci key, session, ci key, same-role key): {seen}"
 
 

@@ -28,7 +28,7 @@ def test_session_jwt_as_tracking_token(stack, mlflow_env, uniq, tmp_path: Path):
     run_id = run.info.run_id
 
     me = stack.whoami(f"Bearer {jwt}")
-    assert me["username"] == user, "MLflow sees the Descope user ID"
+    assert me["username"] == stack.username(user), "MLflow sees the user's login ID"
     assert me["is_admin"] is False
 
     got = client.get_run(run_id)

@@ -1,4 +1,5 @@
-// Shows who is signed in, and a sign-out link, on top of the MLflow UI.
+// Shows who is signed in, and a sign-out button, in the strip the gateway
+// keeps above the MLflow UI (banner.css lays MLflow out below it).
 (function () {
   "use strict";
   var me = document.currentScript;
@@ -9,8 +10,8 @@
       if (!who) { return; }
       var bar = document.createElement("div");
       bar.id = "mda-banner";
-      bar.setAttribute("style", "position:fixed;top:6px;right:12px;z-index:2147483647;font:13px system-ui,sans-serif;" +
-        "background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:4px 10px;box-shadow:0 1px 3px rgba(0,0,0,.15)");
+      bar.setAttribute("role", "region");
+      bar.setAttribute("aria-label", "Signed-in user");
       var name = document.createElement("span");
       name.id = "mda-user";
       name.textContent = who.display_name + (who.admin ? " (admin)" : "");
@@ -20,14 +21,12 @@
       var form = document.createElement("form");
       form.method = "post";
       form.action = base + "/auth/logout";
-      form.setAttribute("style", "display:inline;margin:0 0 0 10px");
       var out = document.createElement("button");
       out.id = "mda-signout";
       out.type = "submit";
       out.textContent = "Sign out";
-      out.setAttribute("style", "border:0;background:none;color:#0969da;cursor:pointer;font:inherit;padding:0");
-      // The MLflow UI is a single-page app that handles clicks itself; keep
-      // this one to ourselves.
+      // The MLflow UI is a single-page app that handles clicks itself, and
+      // its popovers close on any press outside them: this press is ours.
       out.addEventListener("click", function (ev) {
         ev.preventDefault();
         ev.stopPropagation();
