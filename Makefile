@@ -72,8 +72,10 @@ bin/tools/.helm-$(HELM_VERSION):
 	GOBIN=$(CURDIR)/bin/tools $(GO) install -trimpath helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	touch $@
 
+# make bench PEERS=1 also installs and runs mlflow-oidc-auth and oauth2-proxy.
+PEERS ?=
 bench: build venv
-	scripts/bench.sh
+	PEERS=$(PEERS) scripts/bench.sh
 
 # Not part of make test (which runs scripts/soak.sh's short version).
 soak: build venv

@@ -11,42 +11,81 @@ import (
 )
 
 // drawChart draws grouped bars: for each workload and concurrency, the
-// throughput of (b), (f), (c) and (d) as a percentage of (a) in the same run.
+// throughput of every configuration as a percentage of MLflow alone (a) in
+// the same run; for the UI page loads, the speed (a's time / its time).
 func drawChart(r *report, path string) error {
 	const (
-		w, h   = 1200, 600
+		w, h   = 1600, 640
 		left   = 90
 		right  = 20
 		top    = 70
-		bottom = 130
-		ymax   = 150.0
+		bottom = 150
+		ymax   = 200.0
 	)
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	black := color.RGBA{0x20, 0x20, 0x20, 0xff}
 	grey := color.RGBA{0xdd, 0xdd, 0xdd, 0xff}
-	series := []struct {
+	palette := map[string]color.RGBA{
+		"b": {0xb0, 0xb0, 0xb0, 0xff},
+		"g": {0x79, 0x79, 0x79, 0xff},
+		"f": {0x4c, 0x78, 0xa8, 0xff},
+		"c": {0xf5, 0x85, 0x18, 0xff},
+		"d": {0x54, 0xa2, 0x4b, 0xff},
+		"h": {0xb2, 0x79, 0xa2, 0xff},
+		"i": {0x9d, 0x75, 0x5d, 0xff},
+	}
+	type serie struct {
 		key string
 		c   color.RGBA
-	}{
-		{"b", color.RGBA{0xb0, 0xb0, 0xb0, 0xff}},
-		{"f", color.RGBA{0x4c, 0x78, 0xa8, 0xff}},
-		{"c", color.RGBA{0xf5, 0x85, 0x18, 0xff}},
-		{"d", color.RGBA{0x54, 0xa2, 0x4b, 0xff}},
 	}
+	var series []serie
+	for _, k := range []string{"b", "g", "f", "c", "d", "h", "i"} {
+		if r.has(k) {
+			series = append(series, serie{k, palette[k]})
+		}
+	}
+	// value of config k in group g as a percentage of (a), or -1.
 	type group struct {
-		label, workload string
-		conc            int
+		label string
+		value func(k string) float64
+	}
+	cell := func(workload string, conc int) func(string) float64 {
+		return func(k string) float64 {
+			base, x := r.find("a", workload, conc), r.find(k, workload, conc)
+			if base == nil || x == nil || base.value() == 0 {
+				return -1
+			}
+			return x.value() / base.value() * 100
+		}
+	}
+	page := func(ln, kind string) func(string) float64 {
+		return func(k string) float64 {
+			base, x := r.ui("a", ln, kind), r.ui(k, ln, kind)
+			if base == nil || x == nil {
+				return -1
+			}
+			return base.Ms / x.Ms * 100
+		}
 	}
 	var groups []group
 	for _, wl := range []string{"read", "write", "search"} {
-		for _, c := range []int{1, 32} {
-			groups = append(groups, group{fmt.Sprintf("%s c=%d", wl, c), wl, c})
+		for _, c := range r.Concs {
+			groups = append(groups, group{fmt.Sprintf("%s %d", wl, c), cell(wl, c)})
 		}
 	}
-	groups = append(groups, group{"upload", "artifact-upload", 1}, group{"download", "artifact-download", 1})
+	if r.find("a", "artifact-upload", 1) != nil {
+		groups = append(groups, group{"upload", cell("artifact-upload", 1)}, group{"download", cell("artifact-download", 1)})
+	}
+	for _, ln := range r.uiLinks() {
+		name := "lo"
+		if ln != "loopback" {
+			name = "link"
+		}
+		groups = append(groups, group{"ui cold " + name, page(ln, "cold")}, group{"ui warm " + name, page(ln, "warm")})
+	}
 
-	text(img, left, 20, 3, black, "Throughput as % of MLflow alone (a), same run")
+	text(img, left, 20, 3, black, "Throughput (UI: page load speed) as % of MLflow alone (a), same run")
 	plotH := float64(h - top - bottom)
 	y := func(v float64) int { return top + int(plotH*(1-min(v, ymax)/ymax)) }
 	for v := 0.0; v <= ymax; v += 25 {
@@ -56,32 +95,34 @@ func drawChart(r *report, path string) error {
 	fill(img, left, y(100)-1, w-right, y(100)+1, black)
 	fill(img, left-1, top, left+1, h-bottom, black)
 
-	gw := (w - left - right) / len(groups)
-	bw := (gw - 24) / len(series)
+	gw := (w - left - right) / max(len(groups), 1)
+	bw := (gw - 12) / max(len(series), 1)
 	for gi, g := range groups {
-		base := r.find("a", g.workload, g.conc)
-		x0 := left + gi*gw + 12
+		x0 := left + gi*gw + 6
 		for si, s := range series {
-			x := r.find(s.key, g.workload, g.conc)
-			if base == nil || x == nil || base.value() == 0 {
+			v := g.value(s.key)
+			if v < 0 {
 				continue
 			}
-			v := x.value() / base.value() * 100
 			bx := x0 + si*bw
-			fill(img, bx+2, y(v), bx+bw-2, h-bottom, s.c)
-			lbl := fmt.Sprintf("%.0f", v)
-			text(img, bx+bw/2-len(lbl)*6/2, y(v)-12, 1, black, lbl)
+			fill(img, bx+1, y(v), bx+bw-1, h-bottom, s.c)
+			if v > ymax {
+				text(img, bx, y(ymax)-10, 1, black, ">")
+			}
 		}
-		text(img, x0+(gw-24)/2-len(g.label)*12/2, h-bottom+10, 2, black, g.label)
+		text(img, x0+(gw-12)/2-len(g.label)*6/2, h-bottom+10, 1, black, g.label)
 	}
-	lx := left
+	lx, ly := left, h-110
 	for _, s := range series {
-		fill(img, lx, h-70, lx+20, h-56, s.c)
-		lbl := "(" + s.key + ") " + map[string]string{"b": "basic-auth", "f": "plugin direct", "c": "gateway cookie", "d": "gateway access key"}[s.key]
-		text(img, lx+28, h-70, 2, black, lbl)
-		lx += 28 + len(lbl)*12 + 40
+		lbl := "(" + s.key + ") " + shortLabels[s.key]
+		if lx+28+len(lbl)*12 > w-right {
+			lx, ly = left, ly+26
+		}
+		fill(img, lx, ly, lx+20, ly+14, s.c)
+		text(img, lx+28, ly, 2, black, lbl)
+		lx += 28 + len(lbl)*12 + 30
 	}
-	text(img, left, h-36, 2, black, fmt.Sprintf("%d CPUS, %d MLFLOW WORKERS, %s CELLS; SEARCH: (A) UNFILTERED", r.CPUs, r.Workers, r.Duration))
+	text(img, left, h-30, 2, black, fmt.Sprintf("%d CPUS, %d MLFLOW WORKERS, %s CELLS; SEARCH: (A) AND (I) UNFILTERED; UI LINK: %s", r.CPUs, r.Workers, r.Duration, r.UILink))
 
 	f, err := os.Create(path)
 	if err != nil {

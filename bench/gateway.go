@@ -27,6 +27,7 @@ const (
 type gatewayServer struct {
 	url string
 	p   *proc
+	log string // its log file
 }
 
 // startGateway runs bin/mlflow-descope-auth serve in external mode in front
@@ -55,11 +56,126 @@ func startGateway(ps *procs, bin, name, dir string, sim *descopesim.Server, upst
 		"MLFLOW_DESCOPE_METRICS_ADDR=127.0.0.1:" + strconv.Itoa(mport),
 	}
 	args := []string{bin, "serve", "--port", strconv.Itoa(port), "--data-dir", data, "--mlflow-url", upstream}
-	p, err := ps.start(name, args, env, dir, filepath.Join(dir, name+".log"))
+	logPath := filepath.Join(dir, name+".log")
+	p, err := ps.start(name, args, env, dir, logPath)
 	if err != nil {
 		return nil, err
 	}
-	return &gatewayServer{url: "http://127.0.0.1:" + strconv.Itoa(port), p: p}, nil
+	return &gatewayServer{url: "http://127.0.0.1:" + strconv.Itoa(port), p: p, log: logPath}, nil
+}
+
+// launcherOpts are the gateway's settings when it runs MLflow itself.
+type launcherOpts struct {
+	mlflowBin, trackingDB, uiCache string
+	workers                        int
+	secret                         []byte
+}
+
+// startLauncher runs bin/mlflow-descope-auth serve in launcher mode, as an
+// operator would: it starts and balances its own pool of MLflow processes
+// (with our plugin) over a copy of the template tracking database, serves
+// MLflow's UI files itself, with default permission NO_PERMISSIONS. The
+// assertion secret is given so that the harness can make its grants in
+// MLflow directly.
+func startLauncher(ps *procs, bin, name, dir string, sim *descopesim.Server, o launcherOpts) (*gatewayServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, name)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"DESCOPE_PROJECT_ID=" + sim.ProjectID(),
+		"DESCOPE_BASE_URI=" + sim.URL(),
+		"DESCOPE_MANAGEMENT_KEY=" + sim.ManagementKey(),
+		"DESCOPE_SYNC_INTERVAL=0",
+		"DESCOPE_DEFAULT_PERMISSION=NO_PERMISSIONS",
+		"MLFLOW_DESCOPE_ASSERTION_SECRET=" + string(o.secret),
+		"MLFLOW_DESCOPE_METRICS_ADDR=127.0.0.1:" + strconv.Itoa(mport),
+		"MLFLOW_DESCOPE_MLFLOW_BIN=" + o.mlflowBin,
+		"MLFLOW_DESCOPE_MLFLOW_WORKERS=" + strconv.Itoa(o.workers),
+		"MLFLOW_DESCOPE_UI_CACHE_DIR=" + o.uiCache,
+		"MLFLOW_BACKEND_STORE_URI=sqlite:///" + o.trackingDB,
+		"MLFLOW_ARTIFACT_ROOT=" + filepath.Join(data, "artifacts"),
+	}
+	env = append(env, speedupsEnv()...) // the gateway passes it on to its MLflow processes
+	args := []string{bin, "serve", "--port", strconv.Itoa(port), "--data-dir", data}
+	logPath := filepath.Join(dir, name+".log")
+	p, err := ps.start(name, args, env, dir, logPath)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayServer{url: "http://127.0.0.1:" + strconv.Itoa(port), p: p, log: logPath}, nil
+}
+
+// logLines returns the gateway's JSON log lines whose msg is msg.
+func (g *gatewayServer) logLines(msg string) []map[string]any {
+	b, err := os.ReadFile(g.log)
+	if err != nil {
+		return nil
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `"msg":"`+msg+`"`) {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitWorkers waits until every one of the launcher's n MLflow processes
+// has answered once, and returns their URLs by worker index.
+func (g *gatewayServer) waitWorkers(ctx context.Context, n int, within time.Duration) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		urls := make([]string, n)
+		for _, m := range g.logLines("mlflow started") {
+			if w, ok := m["worker"].(float64); ok && int(w) < n {
+				urls[int(w)], _ = m["url"].(string)
+			}
+		}
+		ready := map[int]bool{}
+		for _, m := range g.logLines("mlflow ready") {
+			if w, ok := m["worker"].(float64); ok {
+				ready[int(w)] = true
+			}
+		}
+		if len(ready) >= n {
+			return urls, nil
+		}
+		if err := g.p.exited(); err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bench: %s: %d of %d MLflow workers ready: %w", g.p.name, len(ready), n, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitUICompressed waits for the gateway's "ui files compressed" line.
+func (g *gatewayServer) waitUICompressed(ctx context.Context, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for len(g.logLines("ui files compressed")) == 0 {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("bench: %s did not finish compressing the UI within %s", g.p.name, within)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return nil
 }
 
 // signIn posts a minted session to /auth/session like the login page does

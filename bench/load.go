@@ -20,8 +20,7 @@ import (
 // target is one configuration under test: where to send requests and how
 // to authenticate them.
 type target struct {
-	key    string // a … f
-	label  string
+	key    string // a … i
 	base   string
 	auth   func(h http.Header, method string)
 	pid    int          // the gateway process whose memory and CPU are sampled; 0: none
@@ -68,23 +67,25 @@ func jsonPost(url, body string) (*http.Request, error) {
 
 // result is one cell: a configuration, a workload, a concurrency.
 type result struct {
-	Config      string  `json:"config"`
-	Workload    string  `json:"workload"`
-	Concurrency int     `json:"concurrency"`
-	Requests    int     `json:"requests"`
-	Errors      int     `json:"errors"`
-	Seconds     float64 `json:"seconds"`
-	RPS         float64 `json:"rps"`
-	P50         float64 `json:"p50_ms"`
-	P95         float64 `json:"p95_ms"`
-	P99         float64 `json:"p99_ms"`
-	MBps        float64 `json:"mb_per_s,omitempty"`
-	RSSStartMB  float64 `json:"gateway_rss_start_mb,omitempty"`
-	RSSPeakMB   float64 `json:"gateway_rss_peak_mb,omitempty"`
-	RSSEndMB    float64 `json:"gateway_rss_end_mb,omitempty"`
-	CPUus       float64 `json:"gateway_cpu_us_per_req,omitempty"`
-	FirstError  string  `json:"first_error,omitempty"`
-	Results     int     `json:"search_results,omitempty"`
+	Config      string `json:"config"`
+	Workload    string `json:"workload"`
+	Concurrency int    `json:"concurrency"`
+	Requests    int    `json:"requests"`
+	Errors      int    `json:"errors"`
+	// ServerErrors are the 5xx answers among Errors.
+	ServerErrors int     `json:"server_errors"`
+	Seconds      float64 `json:"seconds"`
+	RPS          float64 `json:"rps"`
+	P50          float64 `json:"p50_ms"`
+	P95          float64 `json:"p95_ms"`
+	P99          float64 `json:"p99_ms"`
+	MBps         float64 `json:"mb_per_s,omitempty"`
+	RSSStartMB   float64 `json:"gateway_rss_start_mb,omitempty"`
+	RSSPeakMB    float64 `json:"gateway_rss_peak_mb,omitempty"`
+	RSSEndMB     float64 `json:"gateway_rss_end_mb,omitempty"`
+	CPUus        float64 `json:"gateway_cpu_us_per_req,omitempty"`
+	FirstError   string  `json:"first_error,omitempty"`
+	Results      int     `json:"search_results,omitempty"`
 }
 
 // newClient is the load generator's client. It keeps TCP_QUICKACK on, as the
@@ -137,6 +138,7 @@ func runCell(ctx context.Context, t *target, w workload, conc int, warmup, dur t
 		mu       sync.Mutex
 		lats     []time.Duration
 		errs     int
+		errs5xx  int
 		firstErr string
 		lastBody []byte
 	)
@@ -149,7 +151,7 @@ func runCell(ctx context.Context, t *target, w workload, conc int, warmup, dur t
 		for range conc {
 			wg.Go(func() {
 				var mine []time.Duration
-				var bad int
+				var bad, bad5xx int
 				var last []byte
 				for time.Now().Before(deadline) && ctx.Err() == nil {
 					req, err := w.build(t, seq.Add(1))
@@ -162,6 +164,9 @@ func runCell(ctx context.Context, t *target, w workload, conc int, warmup, dur t
 					el := time.Since(t0)
 					if err != nil || status != http.StatusOK {
 						bad++
+						if status >= 500 {
+							bad5xx++
+						}
 						mu.Lock()
 						if firstErr == "" {
 							firstErr = fmt.Sprintf("status %d err %v: %s", status, err, bytes.TrimSpace(body))
@@ -176,6 +181,7 @@ func runCell(ctx context.Context, t *target, w workload, conc int, warmup, dur t
 					mu.Lock()
 					lats = append(lats, mine...)
 					errs += bad
+					errs5xx += bad5xx
 					if last != nil {
 						lastBody = last
 					}
@@ -193,7 +199,7 @@ func runCell(ctx context.Context, t *target, w workload, conc int, warmup, dur t
 	s := startSampler(t.pid)
 	elapsed := phase(dur, true)
 	peak, end, cpu := s.finish()
-	r := result{Config: t.key, Workload: w.name, Concurrency: conc, Requests: len(lats), Errors: errs,
+	r := result{Config: t.key, Workload: w.name, Concurrency: conc, Requests: len(lats), Errors: errs, ServerErrors: errs5xx,
 		Seconds: elapsed.Seconds(), FirstError: firstErr, RSSStartMB: mb(s.first), RSSPeakMB: mb(peak), RSSEndMB: mb(end)}
 	r.RPS = float64(len(lats)) / elapsed.Seconds()
 	if n := len(lats) + errs; n > 0 && t.pid != 0 {

@@ -76,9 +76,10 @@ func copyFile(src, dst string) error {
 type mlflowKind string
 
 const (
-	kindPlain  mlflowKind = "plain"      // mlflow server
-	kindBasic  mlflowKind = "basic-auth" // --app-name basic-auth
-	kindPlugin mlflowKind = "descope"    // --app-name descope-auth (our plugin)
+	kindPlain      mlflowKind = "plain"       // mlflow server
+	kindBasic      mlflowKind = "basic-auth"  // --app-name basic-auth
+	kindBasicCache mlflowKind = "basic-cache" // basic-auth with its credential cache on
+	kindPlugin     mlflowKind = "descope"     // --app-name descope-auth (our plugin)
 )
 
 const (
@@ -119,7 +120,7 @@ func startMLflow(ps *procs, kind mlflowKind, o mlflowOpts) (*mlflowServer, error
 	p := strconv.Itoa(port)
 	args := []string{o.bin, "server"}
 	if kind != kindPlain {
-		args = append(args, "--app-name", map[mlflowKind]string{kindBasic: "basic-auth", kindPlugin: "descope-auth"}[kind])
+		args = append(args, "--app-name", map[mlflowKind]string{kindBasic: "basic-auth", kindBasicCache: "basic-auth", kindPlugin: "descope-auth"}[kind])
 	}
 	args = append(args, "--host", "127.0.0.1", "--port", p,
 		"--backend-store-uri", "sqlite:///"+db,
@@ -133,8 +134,13 @@ func startMLflow(ps *procs, kind mlflowKind, o mlflowOpts) (*mlflowServer, error
 	if kind != kindPlain {
 		ini := "[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:///" + filepath.Join(dir, "auth.db") +
 			"\nadmin_username = " + adminUser + "\nadmin_password = " + adminPassword + "\n"
-		if kind == kindPlugin {
+		switch kind {
+		case kindPlugin:
 			ini += "authorization_function = mlflow_descope_auth.auth:authenticate\n"
+		case kindBasicCache:
+			// MLflow 3.17's credential cache (off by default): a verified
+			// password is not hashed again for 10 minutes.
+			ini += "auth_cache_ttl_seconds = 600\n"
 		}
 		iniPath := filepath.Join(dir, "basic_auth.ini")
 		if err := os.WriteFile(iniPath, []byte(ini), 0o600); err != nil {
@@ -147,6 +153,7 @@ func startMLflow(ps *procs, kind mlflowKind, o mlflowOpts) (*mlflowServer, error
 			"MLFLOW_AUTH_ADMIN_PASSWORD="+adminPassword)
 		if kind == kindPlugin {
 			env = append(env, "MLFLOW_DESCOPE_ASSERTION_SECRET="+string(o.secret))
+			env = append(env, speedupsEnv()...)
 		}
 	}
 	pr, err := ps.start("mlflow-"+string(kind), args, env, dir, filepath.Join(o.dir, "mlflow-"+string(kind)+".log"))
@@ -204,6 +211,16 @@ func grant(ctx context.Context, call adminCaller, username string, fx fixture, r
 		if err := perm(fx.Search[i*len(fx.Search)/n], "READ"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// speedupsEnv passes the plugin's MLFLOW_DESCOPE_AUTH_SPEEDUPS on from the
+// harness's environment (docs/mlflow-plugin.md): `MLFLOW_DESCOPE_AUTH_SPEEDUPS=off
+// make bench` measures MLflow's own RBAC behind the plugin.
+func speedupsEnv() []string {
+	if v, ok := os.LookupEnv("MLFLOW_DESCOPE_AUTH_SPEEDUPS"); ok {
+		return []string{"MLFLOW_DESCOPE_AUTH_SPEEDUPS=" + v}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -15,12 +17,24 @@ const (
 
 var labels = map[string]string{
 	"a": "MLflow alone, no auth",
-	"b": "MLflow basic-auth, Basic credentials",
-	"c": "gateway + MLflow(plugin), cookie session",
-	"d": "gateway + MLflow(plugin), access key",
-	"e": "gateway + trivial Go upstream, cookie session",
-	"f": "MLflow(plugin) reached directly, signed assertion",
+	"b": "MLflow basic-auth (default settings), Basic credentials",
+	"g": "MLflow basic-auth with its credential cache on (`auth_cache_ttl_seconds = 600`), Basic credentials",
+	"f": "MLflow with our plugin reached directly, signed assertion (no gateway)",
+	"c": "**the gateway**: launcher mode (its own MLflow processes with the plugin, balanced; UI files served by the gateway), cookie session",
+	"d": "the same gateway, Descope access key",
+	"e": "the gateway in front of a trivial Go upstream, cookie session",
+	"h": "mlflow-oidc-auth 11.0.2 (own Python 3.12 environment), bearer JWT from the OIDC stand-in",
+	"i": "oauth2-proxy 7.15.6 (OIDC stand-in) in front of MLflow alone: sign-in only, no permissions",
 }
+
+// shortLabels name the series in the chart.
+var shortLabels = map[string]string{
+	"b": "basic-auth", "g": "basic-auth+cache", "f": "plugin direct", "c": "gateway cookie", "d": "gateway key",
+	"h": "mlflow-oidc-auth", "i": "oauth2-proxy",
+}
+
+// peersOf are the configurations the gateway must be ahead of.
+var peersOf = []string{"b", "g", "h", "i"}
 
 // find returns the cell of config k, or nil.
 func (r *report) find(k, workload string, conc int) *result {
@@ -31,6 +45,37 @@ func (r *report) find(k, workload string, conc int) *result {
 		}
 	}
 	return nil
+}
+
+// ui returns config k's cold or warm page loads over link ln, or nil.
+func (r *report) ui(k, ln, kind string) *uiResult {
+	for i := range r.UI {
+		if x := &r.UI[i]; x.Config == k && x.Link == ln && x.Kind == kind && x.Error == "" && x.Ms > 0 {
+			return x
+		}
+	}
+	return nil
+}
+
+// uiLinks are the links the page loads ran over, loopback first.
+func (r *report) uiLinks() []string {
+	var out []string
+	for _, x := range r.UI {
+		if !slices.Contains(out, x.Link) {
+			out = append(out, x.Link)
+		}
+	}
+	return out
+}
+
+// has reports whether config k ran.
+func (r *report) has(k string) bool {
+	for _, x := range r.Results {
+		if x.Config == k {
+			return true
+		}
+	}
+	return false
 }
 
 // value is the throughput a ratio compares: req/s, or MB/s for artifacts.
@@ -54,40 +99,59 @@ func ratio(x, base *result) string {
 func (r *report) write(o options) error {
 	var b strings.Builder
 	commit, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
-	fmt.Fprintf(&b, "Run %s, commit `%s`, %d CPUs; every MLflow 3.17.2 runs %d uvicorn workers on SQLite. "+
-		"Cells: %s measured (after %s warm-up at c=1), closed loop, keep-alive. "+
-		"Other work on the machine: %.2f busy cores before the run (loadavg %s), %.2f after (loadavg %s). "+
-		"Setup %s, total %s. Gateway idle RSS after setup: %.1f MB (in front of MLflow), %.1f MB (trivial upstream).\n\n",
-		r.Started.UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), r.CPUs, r.Workers,
-		r.Duration, o.warmup, r.BusyBefore, r.LoadBefore, r.BusyAfter, r.LoadAfter, r.Setup, r.Total, r.IdleRSSMB, r.IdleRSSTrivMB)
-	b.WriteString("Configurations:\n\n")
-	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
-		fmt.Fprintf(&b, "- **(%s)** %s\n", k, labels[k])
+	peers := "without the peers (`make bench PEERS=1` adds them)"
+	if r.Peers {
+		peers = "with the peers"
 	}
-	b.WriteString("\n### Targets\n\n")
+	fmt.Fprintf(&b, "Run %s, commit `%s`, %s; %d CPUs; every MLflow 3.17.2 runs %d workers on SQLite. "+
+		"Cells: %s measured (after %s warm-up at the first concurrency), closed loop, keep-alive, concurrency %s. "+
+		"Other work on the machine: %.2f busy cores before the run (loadavg %s), %.2f after (loadavg %s). "+
+		"Setup %s, total %s. Gateway idle RSS after setup: %.1f MB (launcher mode, in front of its MLflow processes), %.1f MB (trivial upstream).\n\n",
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(commit)), peers, r.CPUs, r.Workers,
+		r.Duration, o.warmup, joinInts(r.Concs), r.BusyBefore, r.LoadBefore, r.BusyAfter, r.LoadAfter, r.Setup, r.Total,
+		r.IdleRSSMB, r.IdleRSSTrivMB)
+	b.WriteString("Configurations:\n\n")
+	for _, k := range targetOrder {
+		if r.has(k) {
+			fmt.Fprintf(&b, "- **(%s)** %s\n", k, labels[k])
+		}
+	}
+	var skipped []string
+	for k, why := range r.Skipped {
+		skipped = append(skipped, fmt.Sprintf("- (%s) left out: %s", k, truncate(why, 300)))
+	}
+	sort.Strings(skipped)
+	for _, s := range skipped {
+		b.WriteString(strings.ReplaceAll(s, "|", "\\|") + "\n")
+	}
+	b.WriteString("\n### Targets (issue 17)\n\n")
 	r.writeTargets(&b)
 	b.WriteString("\n### Requests\n\n")
 	fmt.Fprintf(&b, "Read: `GET experiments/get`; write: `POST runs/log-batch` (10 metrics, 1 tag); search: `POST experiments/search` "+
-		"`max_results=1000` over %d experiments of which the user may read %d (default permission NO_PERMISSIONS; (a) has no filtering and returns 1,000). "+
-		"×(a) and ×(b): throughput ratio against (a) and (b) in this run. Gateway columns: peak VmRSS of the gateway process during the cell, and its CPU time per request.\n\n",
-		r.Experiments, r.Readable)
-	b.WriteString("| workload | c | config | req/s | p50 ms | p95 ms | p99 ms | errors | ×(a) | ×(b) | gw RSS MB | gw CPU µs/req |\n")
+		"`max_results=1000` over %d experiments of which the user may read %d (default permission NO_PERMISSIONS; (a) and (i) do not "+
+		"filter and return 1,000). ×(a): throughput against MLflow alone in this run. Proxy columns: peak VmRSS and CPU time per "+
+		"request of the gateway (c, d, e) or of oauth2-proxy (i).\n\n", r.Experiments, r.Readable)
+	b.WriteString("| workload | c | config | req/s | p50 ms | p95 ms | p99 ms | errors (5xx) | results | ×(a) | proxy RSS MB | proxy CPU µs/req |\n")
 	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, x := range r.Results {
-		if x.MBps > 0 || strings.HasPrefix(x.Workload, "artifact") {
+		if strings.HasPrefix(x.Workload, "artifact") {
 			continue
 		}
-		a, bb := r.find("a", x.Workload, x.Concurrency), r.find("b", x.Workload, x.Concurrency)
+		a := r.find("a", x.Workload, x.Concurrency)
 		rss, cpu := "", ""
 		if x.RSSPeakMB > 0 {
 			rss, cpu = fmt.Sprintf("%.1f", x.RSSPeakMB), fmt.Sprintf("%.0f", x.CPUus)
 		}
-		errs := fmt.Sprint(x.Errors)
+		errs := fmt.Sprintf("%d (%d)", x.Errors, x.ServerErrors)
 		if x.Errors > 0 {
 			errs += "¹"
 		}
+		results := ""
+		if x.Workload == "search" {
+			results = fmt.Sprint(x.Results)
+		}
 		fmt.Fprintf(&b, "| %s | %d | (%s) | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			x.Workload, x.Concurrency, x.Config, num(x.RPS), ms(x.P50), ms(x.P95), ms(x.P99), errs, ratio(&x, a), ratio(&x, bb), rss, cpu)
+			x.Workload, x.Concurrency, x.Config, num(x.RPS), ms(x.P50), ms(x.P95), ms(x.P99), errs, results, ratio(&x, a), rss, cpu)
 	}
 	var notes []string
 	for _, x := range r.Results {
@@ -101,24 +165,9 @@ func (r *report) write(o options) error {
 			fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(n, "|", "\\|"))
 		}
 	}
-	fmt.Fprintf(&b, "\n### Artifacts (%d MiB through the artifact proxy, c=1)\n\n", r.ArtifactMB)
-	b.WriteString("(e)'s upstream discards uploads and streams downloads from memory: it shows the gateway's own ceiling.\n\n")
-	b.WriteString("| config | upload MB/s | download MB/s | up ×(a) | down ×(a) | up ×(f) | down ×(f) | gw RSS MB start → peak (up / down) |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|---|\n")
-	for _, k := range targetOrder {
-		up, down := r.find(k, "artifact-upload", 1), r.find(k, "artifact-download", 1)
-		if up == nil || down == nil {
-			continue
-		}
-		mem := ""
-		if up.RSSPeakMB > 0 {
-			mem = fmt.Sprintf("%.1f → %.1f / %.1f → %.1f", up.RSSStartMB, up.RSSPeakMB, down.RSSStartMB, down.RSSPeakMB)
-		}
-		fa, fd := r.find("f", "artifact-upload", 1), r.find("f", "artifact-download", 1)
-		aa, ad := r.find("a", "artifact-upload", 1), r.find("a", "artifact-download", 1)
-		fmt.Fprintf(&b, "| (%s) | %s | %s | %s | %s | %s | %s | %s |\n", k, num(up.MBps), num(down.MBps),
-			ratio(up, aa), ratio(down, ad), ratio(up, fa), ratio(down, fd), mem)
-	}
+	r.writeUI(&b)
+	r.writeArtifacts(&b)
+	r.writeCapacity(&b)
 	if r.micro != "" {
 		b.WriteString("\n### Go micro-benchmarks\n\n`scripts/bench.sh` runs these first, on the same machine:\n\n```text\n")
 		b.WriteString(strings.TrimSpace(r.micro))
@@ -136,6 +185,87 @@ func (r *report) write(o options) error {
 	return drawChart(r, o.png)
 }
 
+func (r *report) writeUI(b *strings.Builder) {
+	if len(r.UI) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n### UI page loads (headless Chromium)\n\n"+
+		"Time from the navigation to `#/experiments` until the list shows an experiment of the fixture; bytes received by the tab "+
+		"(headers and encoded bodies) and requests sent until then; when the last script or stylesheet arrived and when the "+
+		"last API call was answered (Resource Timing). Cold: browser cache cleared, new tab; warm: the same list opened again "+
+		"from `about:blank`. Medians of %d loads for (a) and (c) (one for the others), after one unmeasured load; over loopback, and over an emulated link "+
+		"(%s; Chromium's network emulation, upload a fifth of the download rate) as a user away from the server has.\n\n", r.UIReps, r.UILink)
+	b.WriteString("| link | config | cold ms | cold KB | cold requests | cold files / API done ms | warm ms | warm KB | warm files / API done ms | cold time ×(a) | cold bytes ×(a) | warm time ×(a) |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, ln := range r.uiLinks() {
+		a, aw := r.ui("a", ln, "cold"), r.ui("a", ln, "warm")
+		for _, k := range uiOrder {
+			cold, warm := r.ui(k, ln, "cold"), r.ui(k, ln, "warm")
+			if cold == nil || warm == nil {
+				for _, x := range r.UI {
+					if x.Config == k && x.Link == ln && x.Error != "" {
+						fmt.Fprintf(b, "| %s | (%s) | failed: %s ||||||||||\n", ln, k, strings.ReplaceAll(truncate(x.Error, 200), "|", "\\|"))
+						break
+					}
+				}
+				continue
+			}
+			rt, rb, rw := "–", "–", "–"
+			if a != nil && aw != nil {
+				rt, rb, rw = fmt.Sprintf("%.2f×", cold.Ms/a.Ms), fmt.Sprintf("%.2f×", cold.Bytes/a.Bytes), fmt.Sprintf("%.2f×", warm.Ms/aw.Ms)
+			}
+			fmt.Fprintf(b, "| %s | (%s) | %.0f | %.0f | %d | %.0f / %.0f | %.0f | %.0f | %.0f / %.0f | %s | %s | %s |\n", ln, k,
+				cold.Ms, cold.Bytes/1024, cold.Requests, cold.FilesMs, cold.LastAPIMs,
+				warm.Ms, warm.Bytes/1024, warm.FilesMs, warm.LastAPIMs, rt, rb, rw)
+		}
+	}
+}
+
+func (r *report) writeArtifacts(b *strings.Builder) {
+	if r.find("a", "artifact-upload", 1) == nil {
+		return
+	}
+	fmt.Fprintf(b, "\n### Artifacts (%d MiB through the artifact proxy, c=1)\n\n", r.ArtifactMB)
+	b.WriteString("(e)'s upstream discards uploads and streams downloads from memory: it shows the gateway's own ceiling.\n\n")
+	b.WriteString("| config | upload MB/s | download MB/s | up ×(a) | down ×(a) | up ×(f) | down ×(f) | proxy RSS MB start → peak (up / down) |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|---|\n")
+	for _, k := range targetOrder {
+		up, down := r.find(k, "artifact-upload", 1), r.find(k, "artifact-download", 1)
+		if up == nil || down == nil {
+			continue
+		}
+		mem := ""
+		if up.RSSPeakMB > 0 {
+			mem = fmt.Sprintf("%.1f → %.1f / %.1f → %.1f", up.RSSStartMB, up.RSSPeakMB, down.RSSStartMB, down.RSSPeakMB)
+		}
+		fa, fd := r.find("f", "artifact-upload", 1), r.find("f", "artifact-download", 1)
+		aa, ad := r.find("a", "artifact-upload", 1), r.find("a", "artifact-download", 1)
+		fmt.Fprintf(b, "| (%s) | %s | %s | %s | %s | %s | %s | %s |\n", k, num(up.MBps), num(down.MBps),
+			ratio(up, aa), ratio(down, ad), ratio(up, fa), ratio(down, fd), mem)
+	}
+}
+
+func (r *report) writeCapacity(b *strings.Builder) {
+	c := r.Capacity
+	if c == nil {
+		return
+	}
+	b.WriteString("\n### The gateway alone\n\n")
+	where := "unpinned (taskset missing or one CPU)"
+	if c.Pinned != "" {
+		where = "pinned with `taskset -c " + c.Pinned + "` together with the trivial upstream; the gateway is not pinned"
+	}
+	fmt.Fprintf(b, "(e)'s gateway, `GET experiments/get` with a cookie session, %d keep-alive connections for %.0f s from a light load generator "+
+		"in its own process (no latency recording), %s. Capacity: the machine's %d cores divided by the gateway's CPU time per request.\n\n",
+		c.Concurrency, c.Seconds, where, r.CPUs)
+	b.WriteString("| req/s | errors | gateway CPU µs/req | capacity req/s | gateway peak RSS MB |\n|--:|--:|--:|--:|--:|\n")
+	if c.Error != "" {
+		fmt.Fprintf(b, "| failed: %s |||||\n", strings.ReplaceAll(c.Error, "|", "\\|"))
+		return
+	}
+	fmt.Fprintf(b, "| %.0f | %d | %.0f | %.0f | %.1f |\n", c.RPS, c.Errors, c.CPUus, c.Capacity, c.RSSPeakMB)
+}
+
 func (r *report) writeTargets(b *strings.Builder) {
 	b.WriteString("| target | measured | |\n|---|---|---|\n")
 	row := func(name, measured string, ok bool) {
@@ -145,36 +275,95 @@ func (r *report) writeTargets(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s |\n", name, measured, mark)
 	}
-	for _, w := range []string{"read", "write", "search"} {
-		for _, c := range []int{1, 32} {
-			x, f := r.find("c", w, c), r.find("f", w, c)
-			if x == nil || f == nil || f.value() == 0 {
+	concs := r.Concs
+	ratioConcs := []int{concs[0]}
+	if slices.Contains(concs, 16) {
+		ratioConcs = append(ratioConcs, 16)
+	}
+	for _, w := range []string{"read", "write"} {
+		for _, c := range ratioConcs {
+			x, a := r.find("c", w, c), r.find("a", w, c)
+			if x == nil || a == nil || a.value() == 0 {
 				continue
 			}
-			q := x.value() / f.value()
-			d := x.P50 - f.P50
-			row(fmt.Sprintf("(c) ≥ 95%% of (f) req/s and < +1 ms p50 — %s c=%d", w, c),
-				fmt.Sprintf("%.0f%%, p50 %+.2f ms", q*100, d), q >= 0.95 && d < 1)
+			q := x.value() / a.value()
+			row(fmt.Sprintf("(c) ≥ 0.9× MLflow alone (a) — %s c=%d", w, c), fmt.Sprintf("%.2f× (%s vs %s req/s)", q, num(x.RPS), num(a.RPS)), q >= 0.9)
 		}
 	}
-	for _, w := range []string{"read", "write", "search"} {
-		for _, c := range []int{1, 32} {
-			x, bb := r.find("c", w, c), r.find("b", w, c)
-			if x == nil || bb == nil || bb.value() == 0 {
+	for _, c := range ratioConcs {
+		x, g := r.find("c", "search", c), r.find("g", "search", c)
+		if x == nil || g == nil || g.value() == 0 {
+			continue
+		}
+		q := x.value() / g.value()
+		row(fmt.Sprintf("sparse search (c) ≥ 10× MLflow's own RBAC filter (g), same results — c=%d", c),
+			fmt.Sprintf("%.1f×; results %d vs %d", q, x.Results, g.Results), q >= 10 && x.Results == g.Results)
+	}
+	for i, ln := range r.uiLinks() {
+		if ca, cc := r.ui("a", ln, "cold"), r.ui("c", ln, "cold"); ca != nil && cc != nil {
+			if i == 0 {
+				qb := cc.Bytes / ca.Bytes
+				row("UI cold load (c) ≤ 40% of the bytes of (a)", fmt.Sprintf("%.0f%% (%.0f KB vs %.0f KB)", qb*100, cc.Bytes/1024, ca.Bytes/1024), qb <= 0.4)
+			}
+			qt := cc.Ms / ca.Ms
+			row("UI cold load (c) ≤ 60% of the time of (a) — "+ln, fmt.Sprintf("%.0f%% (%.0f ms vs %.0f ms)", qt*100, cc.Ms, ca.Ms), qt <= 0.6)
+		}
+		if wa, wc := r.ui("a", ln, "warm"), r.ui("c", ln, "warm"); wa != nil && wc != nil {
+			row("UI warm load (c) no slower than (a) — "+ln, fmt.Sprintf("%.0f ms vs %.0f ms", wc.Ms, wa.Ms), wc.Ms <= wa.Ms)
+		}
+	}
+	for _, p := range peersOf {
+		if !r.has(p) {
+			continue
+		}
+		var behind []string
+		cells := 0
+		for _, x := range r.Results {
+			if x.Config != p {
 				continue
 			}
-			q := x.value() / bb.value()
-			row(fmt.Sprintf("(c) ≥ 2× (b) req/s — %s c=%d", w, c), fmt.Sprintf("%.2f×", q), q >= 2)
+			c := r.find("c", x.Workload, x.Concurrency)
+			if c == nil {
+				continue
+			}
+			cells++
+			if c.value() <= x.value() {
+				behind = append(behind, fmt.Sprintf("%s c=%d (%s vs %s)", x.Workload, x.Concurrency, num(c.value()), num(x.value())))
+			}
 		}
-	}
-	best, peak := 0.0, 0.0
-	for _, x := range r.Results {
-		if x.Config == "e" && !strings.HasPrefix(x.Workload, "artifact") {
-			best = max(best, x.RPS)
-			peak = max(peak, x.RSSPeakMB)
+		for _, ln := range r.uiLinks() {
+			for _, kind := range []string{"cold", "warm"} {
+				if pu, cu := r.ui(p, ln, kind), r.ui("c", ln, kind); pu != nil && cu != nil {
+					cells++
+					if cu.Ms >= pu.Ms {
+						behind = append(behind, fmt.Sprintf("UI %s %s (%.0f vs %.0f ms)", kind, ln, cu.Ms, pu.Ms))
+					}
+				}
+			}
 		}
+		m := fmt.Sprintf("ahead in %d of %d", cells-len(behind), cells)
+		if len(behind) > 0 {
+			m += "; not in: " + strings.Join(behind, ", ")
+		}
+		row(fmt.Sprintf("(c) ahead of (%s) on every workload", p), m, len(behind) == 0)
 	}
-	row("(e) ≥ 10,000 req/s on 2 cores, < 60 MB resident", fmt.Sprintf("best %.0f req/s, peak RSS %.1f MB", best, peak), best >= 10000 && peak < 60)
+	if last := concs[len(concs)-1]; last >= 32 {
+		var c5, a5 int
+		for _, w := range []string{"read", "write", "search"} {
+			if x := r.find("c", w, last); x != nil {
+				c5 += x.ServerErrors
+			}
+			if x := r.find("a", w, last); x != nil {
+				a5 += x.ServerErrors
+			}
+		}
+		row(fmt.Sprintf("no new 5xx under c=%d", last), fmt.Sprintf("(c) %d, (a) %d", c5, a5), c5 <= a5)
+	}
+	if c := r.Capacity; c != nil && c.Error == "" {
+		row(fmt.Sprintf("gateway alone ≥ 10,000 req/s on %d cores, < 60 MB resident", r.CPUs),
+			fmt.Sprintf("%.0f req/s measured (load generator pinned: %v), capacity %.0f req/s, peak RSS %.1f MB", c.RPS, c.Pinned != "", c.Capacity, c.RSSPeakMB),
+			c.RPS >= 10000 && c.RSSPeakMB < 60)
+	}
 	for _, dir := range []string{"upload", "download"} {
 		x, f := r.find("c", "artifact-"+dir, 1), r.find("f", "artifact-"+dir, 1)
 		if x == nil || f == nil || f.value() == 0 {
@@ -185,6 +374,14 @@ func (r *report) writeTargets(b *strings.Builder) {
 		row(fmt.Sprintf("artifact %s (c) ≥ 80%% of (f), flat memory (< +16 MB)", dir),
 			fmt.Sprintf("%.0f%%, RSS +%.1f MB", q*100, grow), q >= 0.8 && grow < 16)
 	}
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 func num(v float64) string {

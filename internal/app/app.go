@@ -35,6 +35,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/routepolicy"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/selfservice"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/session"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/ui"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/usersync"
 )
 
@@ -92,7 +93,8 @@ type App struct {
 	deny     *denylist.List
 	keys     *descope.Keys
 	keyAuth  *accesskey.Authenticator
-	up       *upstream
+	up       *mlflowUpstream
+	ui       *ui.Files // nil: MLflow serves its UI files
 	policy   *provision.Policy
 	names    *naming.Store
 	syncer   *usersync.Syncer // nil without a management key or interval
@@ -168,7 +170,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err != nil {
 		return nil, err
 	}
-	mlflowAdmin, err := newMLflowAdmin(cfg, a.up.url, signer, deps.MLflowTransport)
+	mlflowAdmin, err := newMLflowAdmin(cfg, a.up.url, signer, a.up.transport)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +233,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	if err := a.tel.addCaches(verifier, a.keyAuth, prov.provisioner, a.up); err != nil {
 		return nil, err
 	}
+	a.ui, err = openUI(ctx, cfg, a.up, deps.Environ, log)
+	if err != nil {
+		return nil, err
+	}
 	a.self, err = a.newSelfService(ctx, dc)
 	if err != nil {
 		return nil, err
@@ -283,7 +289,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		AdminUsername:      cfg.AdminUsername,
 		RestrictUserList:   cfg.UserDirectory == "admins",
 		Upstream:           a.up.url,
-		UpstreamTransport:  deps.MLflowTransport,
+		UpstreamTransport:  a.up.transport,
 		MaxJSONBodyBytes:   cfg.MaxJSONBodyBytes,
 		Limits:             deps.Limits,
 		Verifier:           verifier,
@@ -294,6 +300,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		Signer:             signer,
 		Events:             a.tel.sink,
 		Admin:              adminPages,
+		UI:                 uiFiles(a.ui),
 		SelfService:        a.self.Handler(),
 		Ready:              a.up.ready,
 		KeysReady:          a.keys.Ready,
@@ -344,6 +351,10 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopMLflow()
 	if a.up.run != nil {
 		g.Go(func() error { return a.up.run(mlctx) })
+	}
+	if a.ui != nil {
+		// Until a file's compressed copies are ready it is sent as it is.
+		g.Go(func() error { _ = a.ui.Compress(gctx); return nil })
 	}
 	g.Go(func() error {
 		if err := srv.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -412,6 +423,14 @@ func (a *App) newAdminPages() (http.Handler, error) {
 		a.deps.AdminOptions(&o)
 	}
 	return admin.New(o)
+}
+
+// uiFiles keeps a nil *ui.Files a nil interface.
+func uiFiles(f *ui.Files) gateway.UIFiles {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 func randomSecret() ([]byte, error) {

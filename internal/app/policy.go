@@ -77,7 +77,7 @@ func OpenNames(ctx context.Context, cfg *config.Config, store audit.Store, clien
 // newPolicy joins the pieces that make MLflow follow Descope: the role
 // mapping, the block list, provisioning, the MLflow usernames, and the
 // rules the gateway asks.
-func newPolicy(ctx context.Context, cfg *config.Config, client *mlflow.Client, dc *descope.Client, store audit.Store, deny *denylist.List, sink event.Sink, up *upstream, log *slog.Logger) (policyParts, error) {
+func newPolicy(ctx context.Context, cfg *config.Config, client *mlflow.Client, dc *descope.Client, store audit.Store, deny *denylist.List, sink event.Sink, up *mlflowUpstream, log *slog.Logger) (policyParts, error) {
 	mapping, err := LoadMapping(cfg)
 	if err != nil {
 		return policyParts{}, err
@@ -109,8 +109,8 @@ func newPolicy(ctx context.Context, cfg *config.Config, client *mlflow.Client, d
 		return policyParts{}, err
 	}
 	po := provision.PolicyOptions{Provisioner: p, Directory: dc, Names: names, Logger: log}
-	if up.sup != nil {
-		po.MLflowReady = up.sup.WaitReady
+	if up.pool != nil {
+		po.MLflowReady = up.pool.WaitReady
 	}
 	pol, err := provision.NewPolicy(po)
 	if err != nil {

@@ -117,8 +117,8 @@ func (t *telemetry) descopeHTTPClient() *http.Client {
 }
 
 // addCaches exports the hit rates of the caches in front of Descope and
-// MLflow, and MLflow's restarts when the gateway supervises it.
-func (t *telemetry) addCaches(v *descope.Verifier, keys *accesskey.Authenticator, prov *provision.Provisioner, up *upstream) error {
+// MLflow, and the state of MLflow's processes when the gateway runs them.
+func (t *telemetry) addCaches(v *descope.Verifier, keys *accesskey.Authenticator, prov *provision.Provisioner, up *mlflowUpstream) error {
 	var errs []error
 	errs = append(errs, t.metrics.AddCache("descope_token", func() (uint64, uint64) {
 		s := v.CacheStats()
@@ -129,8 +129,8 @@ func (t *telemetry) addCaches(v *descope.Verifier, keys *accesskey.Authenticator
 		return s.Hits, s.Misses
 	}))
 	errs = append(errs, t.metrics.AddCache("provision", prov.CacheStats))
-	if up.sup != nil {
-		errs = append(errs, t.metrics.AddMLflowRestarts(up.sup.Restarts))
+	if up.pool != nil {
+		errs = append(errs, t.metrics.AddMLflowWorkers(up.workerStats))
 	}
 	return errors.Join(errs...)
 }

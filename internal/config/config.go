@@ -41,6 +41,9 @@ type Config struct {
 	StaticPrefix     string
 	AssertionSecret  Secret // required in external mode; generated otherwise
 	AdminUsername    string
+	ServeUI          bool   // the gateway serves MLflow's static UI files
+	UIDir            string // MLflow's UI build directory; empty: found (launcher) or none (external)
+	UICacheDir       string // compressed UI files; empty: DataDir/ui-cache
 	// MLflowHome is the MLflow child's HOME (launcher mode); empty means
 	// <DataDir>/mlflow/home, never the gateway user's own home.
 	MLflowHome string

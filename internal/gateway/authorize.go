@@ -56,6 +56,9 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, errUnavailable("could not prepare your MLflow account; try again shortly", 2*time.Second))
 		return
 	}
+	if name := h.uiFile(r); name != "" && h.opts.UI.Serve(w, r, name) {
+		return
+	}
 	a, err := h.opts.Signer.Sign(id.Username, s.id)
 	if err != nil {
 		h.log.Error("sign assertion", "err", err, "request_id", s.id)
@@ -64,6 +67,24 @@ func (h *handler) serveMLflow(w http.ResponseWriter, r *http.Request) {
 	}
 	s.proxied = true
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, assertionKey{}, a)))
+}
+
+// uiFile names the file of MLflow's UI build a request asks for when the
+// gateway serves them: the page at MLflow's root, anything under
+// /static-files/ (MLflow's own routes for them); "" otherwise.
+func (h *handler) uiFile(r *http.Request) string {
+	if h.opts.UI == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return ""
+	}
+	p := strings.TrimPrefix(r.URL.Path, h.opts.StaticPrefix)
+	if p == "/" {
+		return "index.html"
+	}
+	name, _ := strings.CutPrefix(p, "/static-files/")
+	if name == p {
+		return ""
+	}
+	return name
 }
 
 // rpcListUsers is MLflow's users/list (both REST twins): every username
@@ -115,6 +136,9 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request, id *Identity) 
 	s.ids = req.IDs
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		// Replayable: a request that reaches an MLflow worker which has
+		// just died is sent to another (internal/upstream.Balancer).
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))

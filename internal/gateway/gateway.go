@@ -76,6 +76,14 @@ type Policy interface {
 	NoteProfile(ctx context.Context, userID string, p naming.Profile)
 }
 
+// UIFiles serves MLflow's web UI files; *ui.Files implements it.
+type UIFiles interface {
+	// Serve answers a GET or HEAD for name, a path under MLflow's UI
+	// build directory, and reports true; false: it wrote nothing (MLflow
+	// answers instead).
+	Serve(w http.ResponseWriter, r *http.Request, name string) bool
+}
+
 // Options configures the gateway handler. internal/app fills it from the
 // configuration; every field without a default is required.
 type Options struct {
@@ -155,6 +163,10 @@ type Options struct {
 	// Events receives one event.Record per completed request (health
 	// probes excepted); nil: none are kept.
 	Events event.Sink
+	// UI, if set, serves MLflow's UI files — the page at the root and
+	// everything under /static-files/ — after the same authentication as
+	// any request to MLflow; nil: MLflow serves them.
+	UI UIFiles
 	// Admin serves the gateway's admin pages under {prefix}/auth/admin/ to
 	// authenticated gateway admins (see IdentityFrom); nil: no admin pages.
 	Admin http.Handler

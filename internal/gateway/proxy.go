@@ -18,7 +18,8 @@ import (
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/assertion"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/quickack"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/upstream"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/web"
 )
 
 // strippedHeaders are removed from every request before it reaches MLflow,
@@ -79,15 +80,7 @@ func stripIdentityHeaders(h http.Header) {
 func (h *handler) newProxy() *httputil.ReverseProxy {
 	transport := h.opts.UpstreamTransport
 	if transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = 10 * time.Minute // long searches and artifact listings
-		t.MaxIdleConnsPerHost = 256
-		t.MaxIdleConns = 512
-		t.IdleConnTimeout = 90 * time.Second
-		t.DisableCompression = true // pass the client's encoding through untouched
-		t.Proxy = nil               // MLflow is private; never via an environment proxy
-		t.DialContext = quickack.Dial(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
-		transport = t
+		transport = upstream.NewTransport()
 	}
 	return &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
@@ -164,14 +157,7 @@ func (h *handler) modifyResponse(resp *http.Response) error {
 		return fmt.Errorf("gateway: read ui page: %w", err)
 	}
 	if len(body) <= maxInjectedPage {
-		p := h.opts.StaticPrefix
-		// The stylesheet keeps the banner's strip from the first paint, so
-		// MLflow is laid out below it and never jumps.
-		tag := []byte(`<link rel="stylesheet" href="` + p + `/auth/static/banner.css">` +
-			`<script src="` + p + `/auth/static/banner.js" data-prefix="` + p + `" defer></script>`)
-		if i := bytes.LastIndex(body, []byte("</head>")); i >= 0 {
-			body = append(body[:i:i], append(tag, body[i:]...)...)
-		}
+		body = web.InjectBanner(body, h.opts.StaticPrefix)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))

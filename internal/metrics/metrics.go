@@ -113,21 +113,6 @@ func (m *Metrics) AddCache(name string, f CacheFunc) error {
 	return m.caches.add(name, f)
 }
 
-// AddMLflowRestarts exports the supervisor's restart count as
-// mlflow_descope_mlflow_restarts_total.
-func (m *Metrics) AddMLflowRestarts(restarts func() int) error {
-	if restarts == nil {
-		return errors.New("metrics: add mlflow restarts: nil func")
-	}
-	c := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "mlflow_restarts_total",
-		Help: "Times the supervised MLflow server was started again after it died."},
-		func() float64 { return float64(restarts()) })
-	if err := m.reg.Register(c); err != nil {
-		return fmt.Errorf("metrics: register mlflow restarts: %w", err)
-	}
-	return nil
-}
-
 // Handle implements event.Sink: per request one count and one latency
 // sample (health probes are not reported by the gateway) and its
 // authentication outcome; sessions, key exchanges, provisioning changes,

@@ -116,21 +116,30 @@ func TestScrapeShowsEveryFamily(t *testing.T) {
 	}
 }
 
-// TestMLflowRestarts: a supervised MLflow's restarts are a counter (the
-// gateway in TestScrapeShowsEveryFamily runs in front of an external one).
-func TestMLflowRestarts(t *testing.T) {
+// TestMLflowWorkers: the supervised MLflow processes are labelled by worker
+// (the gateway in TestScrapeShowsEveryFamily runs in front of an external
+// one).
+func TestMLflowWorkers(t *testing.T) {
 	t.Parallel()
 	m, err := metrics.New(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.AddMLflowRestarts(func() int { return 2 }); err != nil {
+	if err := m.AddMLflowWorkers(func() []metrics.Worker {
+		return []metrics.Worker{{Up: true, InFlight: 3, Requests: 10}, {Failed: 1, Restarts: 2}}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if want := `mlflow_descope_mlflow_restarts_total 2`; !strings.Contains(rec.Body.String(), want) {
-		t.Errorf("scrape lacks %s", want)
+	for _, want := range []string{
+		`mlflow_descope_mlflow_worker_up{worker="0"} 1`, `mlflow_descope_mlflow_worker_up{worker="1"} 0`,
+		`mlflow_descope_mlflow_worker_in_flight{worker="0"} 3`, `mlflow_descope_mlflow_worker_requests_total{worker="0"} 10`,
+		`mlflow_descope_mlflow_worker_failures_total{worker="1"} 1`, `mlflow_descope_mlflow_restarts_total{worker="1"} 2`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("scrape lacks %s", want)
+		}
 	}
 }
 

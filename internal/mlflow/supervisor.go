@@ -55,7 +55,9 @@ type Options struct {
 	EnableWorkspaces bool
 	// StaticPrefix is --static-prefix ("/mlflow"); empty for none.
 	StaticPrefix string
-	// Workers is uvicorn's worker count; 0 keeps MLflow's default (4).
+	// Workers is uvicorn's worker count of one Supervisor's child (0 keeps
+	// MLflow's default, 4); for a Pool, the number of MLflow processes, each
+	// with one uvicorn worker (0: one).
 	Workers int
 	// AllowedOrigins go to --cors-allowed-origins: the gateway's public
 	// origins, if it forwards the browser's Origin header. Loopback origins
@@ -85,6 +87,10 @@ type Options struct {
 	StopTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the restart delay; defaults 1s and 30s.
 	MinBackoff, MaxBackoff time.Duration
+	// OnState, if set, is called when an MLflow process starts answering
+	// (up) or stops (its process exited); worker is its index in a Pool, 0
+	// for a lone Supervisor. Calls for one worker come in order.
+	OnState func(worker int, up bool)
 }
 
 // Supervisor runs `mlflow server --app-name descope-auth` as a child process
@@ -96,6 +102,8 @@ type Supervisor struct {
 	flaskKey string
 	log      *slog.Logger
 	health   *http.Client
+
+	worker int // index in a Pool; 0 alone
 
 	mu       sync.Mutex
 	started  bool
@@ -220,10 +228,18 @@ func (s *Supervisor) WaitReady(ctx context.Context) error {
 
 func (s *Supervisor) setState(f func()) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	was := s.up
 	f()
+	up := s.up
 	close(s.changed)
 	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	// Only Run's goroutines change the state, one after the other (the
+	// health poller has returned before the exit is recorded), so hooks
+	// for one worker are called in order.
+	if up != was && s.opts.OnState != nil {
+		s.opts.OnState(s.worker, up)
+	}
 }
 
 func (s *Supervisor) probe(ctx context.Context) error {
@@ -342,8 +358,10 @@ func (s *Supervisor) runOnce(ctx context.Context, env []string) error {
 		s.log.Warn("mlflow process group killed", "pgid", pid)
 	}
 	<-readyDone
-	out.wait(s.opts.StopTimeout)
+	// Down before waiting for the output to drain: a Pool's balancer stops
+	// sending to this worker at once.
 	s.setState(func() { s.up, s.pid = false, 0 })
+	out.wait(s.opts.StopTimeout)
 	if waitErr == nil {
 		return errors.New("mlflow: exited with status 0")
 	}

@@ -77,9 +77,12 @@ func runFakeMLflow(args []string) int {
 			port = args[i+1]
 		}
 	}
-	rec, _ := json.Marshal(map[string]any{"args": args, "env": os.Environ()})
-	if err := os.WriteFile(os.Getenv(envFakeRecord), rec, 0o600); err != nil {
-		return 3
+	rec, _ := json.Marshal(map[string]any{"args": args, "env": os.Environ(), "started": time.Now().UnixNano()})
+	// record, and record.<port> for tests that start several.
+	for _, f := range []string{os.Getenv(envFakeRecord), os.Getenv(envFakeRecord) + "." + port} {
+		if err := os.WriteFile(f, rec, 0o600); err != nil {
+			return 3
+		}
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {

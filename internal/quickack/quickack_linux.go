@@ -40,6 +40,10 @@ func (c *quickAckConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// SyscallConn gives callers that check the socket themselves its raw
+// connection (internal/upstream looks for a peer that closed it).
+func (c *quickAckConn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
+
 // Dial dials like d and wraps TCP connections in quickAckConn.
 func Dial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
