@@ -69,16 +69,25 @@ func (s *stack) session(t *testing.T, id string, roles ...string) string {
 
 var childLine = regexp.MustCompile(`msg="mlflow started".* pid=(\d+) url=(\S+)`)
 
-// child returns the MLflow child's PID and URL from the newest start line.
+// child returns the PID and URL of a ready MLflow process: worker 0's
+// newest. The last start line would not do: with several workers it may
+// name one still starting.
 func (s *stack) child(t *testing.T) (int, string) {
 	t.Helper()
-	m := childLine.FindAllStringSubmatch(s.logs.String(), -1)
-	if len(m) == 0 {
-		t.Fatal("no mlflow start line in the gateway log")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if pid, ok := s.workers(t)[0]; ok {
+			for _, m := range childLine.FindAllStringSubmatch(s.logs.String(), -1) {
+				if p, _ := strconv.Atoi(m[1]); p == pid {
+					return pid, m[2]
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready MLflow process in the gateway log\n%s", lastLines(s.logs.String(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	last := m[len(m)-1]
-	pid, _ := strconv.Atoi(last[1])
-	return pid, last[2]
 }
 
 func TestPermissionsFollowMLflowRBAC(t *testing.T) {

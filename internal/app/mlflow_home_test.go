@@ -35,7 +35,7 @@ func TestMLflowChildHasItsOwnHome(t *testing.T) {
 	// MLflow's local operator configures the assistant: MLflow writes
 	// ~/.mlflow/assistant/config.json of its own HOME.
 	e.must(e.root.session, "GET", "/api/2.0/mlflow/users/current", nil)
-	if r := newLocalOperator(t, e, e.root.id).do("PUT", assistantConfig, []byte(`{"projects":{}}`)); r.status != http.StatusOK {
+	if r := newLocalOperator(t, e, e.root.login).do("PUT", assistantConfig, []byte(`{"projects":{}}`)); r.status != http.StatusOK {
 		t.Fatalf("local operator: %s", r)
 	}
 	e.st.stop(t)

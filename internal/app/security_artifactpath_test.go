@@ -28,7 +28,7 @@ func TestSecurityArtifactPaths(t *testing.T) {
 	roleID := role["role"].(map[string]any)["id"]
 	e.must(e.root.session, "POST", "/api/3.0/mlflow/roles/permissions/add", map[string]any{
 		"role_id": roleID, "resource_type": "experiment", "resource_pattern": d.expID, "permission": "DENY"})
-	e.must(e.root.session, "POST", "/api/3.0/mlflow/roles/assign", map[string]any{"username": e.bob.id, "role_id": roleID})
+	e.must(e.root.session, "POST", "/api/3.0/mlflow/roles/assign", map[string]any{"username": e.bob.login, "role_id": roleID})
 
 	runDir := d.expID + "/" + d.runID + "/artifacts"
 	list := "/api/2.0/mlflow-artifacts/artifacts?path="

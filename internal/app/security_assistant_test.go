@@ -94,7 +94,7 @@ func TestSecurityAssistant(t *testing.T) {
 	// project directory. MLflow shows that location only to local requests,
 	// which makes it a probe for what MLflow takes to be local.
 	e.must(e.root.session, "GET", "/api/2.0/mlflow/users/current", nil) // provisions root
-	op := newLocalOperator(t, e, e.root.id)
+	op := newLocalOperator(t, e, e.root.login)
 	setup, _ := json.Marshal(map[string]any{"projects": map[string]any{d.expID: map[string]any{"type": "local", "location": projectDir}}})
 	if r := op.do("PUT", assistantConfig, setup); r.status != http.StatusOK {
 		t.Fatalf("local operator could not configure the assistant: %s", r)
