@@ -5,7 +5,8 @@ A fronts the first, gateway B (another replica) the second. Bob's caches are war
 workers, then his access to one experiment is granted and revoked through gateway A, through
 gateway B and by SQL straight into the auth database; after each change, the first request in
 each of the four workers (reached over a connection pinned to it, found through /proc) must
-already see it. Runs on SQLite, and on PostgreSQL when AUDIT_TEST_POSTGRES_DSN names a server.
+already see it. MLflow's stores on SQLite, then on PostgreSQL; the two gateways share one
+gateway database on PostgreSQL, as replicas must, so it needs AUDIT_TEST_POSTGRES_DSN.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _postgres_uris() -> tuple[str, str]:
+def _postgres_databases(*kinds: str) -> list[str]:
+    """A new PostgreSQL database per kind, on the test cluster; postgresql:// URLs."""
     dsn = os.environ.get("AUDIT_TEST_POSTGRES_DSN", "")
     if not dsn:
         _unavailable("AUDIT_TEST_POSTGRES_DSN is not set")
@@ -60,11 +62,11 @@ def _postgres_uris() -> tuple[str, str]:
     base = dsn.split("?", 1)[0].rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1)
     names = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for kind in ("tracking", "auth"):
+        for kind in kinds:
             name = f"plugin_{kind}_{uuid.uuid4().hex[:10]}"
             conn.execute(f"CREATE DATABASE {name}")
             names.append(name)
-    return f"{base}/{names[0]}", f"{base}/{names[1]}"
+    return [f"{base}/{name}" for name in names]
 
 
 @dataclass
@@ -86,7 +88,12 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     if request.param == "sqlite":
         tracking_uri, auth_uri = f"sqlite:///{tmp_path / 'mlflow.db'}", f"sqlite:///{tmp_path / 'auth.db'}"
     else:
-        tracking_uri, auth_uri = _postgres_uris()
+        tracking_uri, auth_uri = _postgres_databases("tracking", "auth")
+    # Replicas share the gateway's database (docs/deployment.md): with one each,
+    # the second would see the first's MLflow user for bob as someone else's
+    # name and give him another (naming's rule for a name it cannot vouch for).
+    (gateway_db,) = _postgres_databases("gateway")
+    gateway_db = gateway_db.replace("postgresql://", "postgres://", 1) + "?sslmode=disable"
     logs = Path(os.environ.get("TEST_ARTIFACTS") or tmp_path) / "plugin-coherence" / request.param
     logs.mkdir(parents=True, exist_ok=True)
     (tmp_path / "auth.ini").write_text(
@@ -125,7 +132,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
             ], dict(base, DESCOPE_PROJECT_ID=PROJECT, DESCOPE_BASE_URI=sim_url,
                     DESCOPE_MANAGEMENT_KEY=KEY, MLFLOW_DESCOPE_ASSERTION_SECRET=SECRET,
                     MLFLOW_DESCOPE_METRICS_ADDR="", MLFLOW_DESCOPE_LOG_FORMAT="text",
-                    DESCOPE_SYNC_INTERVAL="0"), logs)  # fmt: skip
+                    DESCOPE_SYNC_INTERVAL="0", MLFLOW_DESCOPE_AUDIT_DB=gateway_db), logs)  # fmt: skip
             procs.append(gw)
             gateways.append((gw, f"http://127.0.0.1:{port}"))
 
@@ -163,7 +170,7 @@ def _via(gateway: str, jwt: str, method: str, path: str, body: Any = None) -> tu
 def test_every_change_applies_to_the_next_request_in_every_worker(deployment: Deployment) -> None:
     d = deployment
     _, admin = _session(d.sim_url, ["admin"])
-    bob, bob_jwt = _session(d.sim_url, [])
+    _, bob_jwt = _session(d.sim_url, [])
     status, made = _via(d.gateways[0], admin, "POST", "/api/2.0/mlflow/experiments/create",
                         {"name": f"guarded-{uuid.uuid4().hex[:6]}"})  # fmt: skip
     assert status == 200, made
@@ -172,6 +179,10 @@ def test_every_change_applies_to_the_next_request_in_every_worker(deployment: De
     # Bob's first request through each gateway provisions him in MLflow.
     for gw in d.gateways:
         assert _via(gw, bob_jwt, "GET", read)[0] == 403
+    # His MLflow username is the gateway's (his login ID), not his user ID.
+    status, me = _via(d.gateways[0], bob_jwt, "GET", "/auth/whoami")
+    assert status == 200, me
+    bob = me["username"]
 
     def worker_statuses() -> list[int]:
         now = int(time.time())
