@@ -16,43 +16,25 @@ import (
 // indexed, not unique: names seeded from MLflow may look alike, and new
 // names are checked against it under the creation lock. Times are Unix
 // microseconds.
-var schema = map[string][]string{
-	"sqlite": {
-		`CREATE TABLE IF NOT EXISTS mda_usernames (
-			user_id        TEXT PRIMARY KEY,
-			username       TEXT NOT NULL UNIQUE,
-			skeleton       TEXT NOT NULL,
-			login_id       TEXT NOT NULL DEFAULT '',
-			email          TEXT NOT NULL DEFAULT '',
-			first_login_id TEXT NOT NULL DEFAULT '',
-			source         TEXT NOT NULL,
-			reason         TEXT NOT NULL DEFAULT '',
-			created_at     INTEGER NOT NULL,
-			updated_at     INTEGER NOT NULL)`,
-		`CREATE INDEX IF NOT EXISTS mda_usernames_skeleton ON mda_usernames (skeleton)`,
-		`CREATE INDEX IF NOT EXISTS mda_usernames_login_id ON mda_usernames (login_id)`,
-		`CREATE TABLE IF NOT EXISTS mda_state (
-			name  TEXT PRIMARY KEY,
-			value TEXT NOT NULL)`,
-	},
-	"postgres": {
-		`CREATE TABLE IF NOT EXISTS mda_usernames (
-			user_id        TEXT PRIMARY KEY,
-			username       TEXT NOT NULL UNIQUE,
-			skeleton       TEXT NOT NULL,
-			login_id       TEXT NOT NULL DEFAULT '',
-			email          TEXT NOT NULL DEFAULT '',
-			first_login_id TEXT NOT NULL DEFAULT '',
-			source         TEXT NOT NULL,
-			reason         TEXT NOT NULL DEFAULT '',
-			created_at     BIGINT NOT NULL,
-			updated_at     BIGINT NOT NULL)`,
-		`CREATE INDEX IF NOT EXISTS mda_usernames_skeleton ON mda_usernames (skeleton)`,
-		`CREATE INDEX IF NOT EXISTS mda_usernames_login_id ON mda_usernames (login_id)`,
-		`CREATE TABLE IF NOT EXISTS mda_state (
-			name  TEXT PRIMARY KEY,
-			value TEXT NOT NULL)`,
-	},
+//
+// One text for both dialects: SQLite gives BIGINT columns INTEGER affinity.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS mda_usernames (
+		user_id        TEXT PRIMARY KEY,
+		username       TEXT NOT NULL UNIQUE,
+		skeleton       TEXT NOT NULL,
+		login_id       TEXT NOT NULL DEFAULT '',
+		email          TEXT NOT NULL DEFAULT '',
+		first_login_id TEXT NOT NULL DEFAULT '',
+		source         TEXT NOT NULL,
+		reason         TEXT NOT NULL DEFAULT '',
+		created_at     BIGINT NOT NULL,
+		updated_at     BIGINT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS mda_usernames_skeleton ON mda_usernames (skeleton)`,
+	`CREATE INDEX IF NOT EXISTS mda_usernames_login_id ON mda_usernames (login_id)`,
+	`CREATE TABLE IF NOT EXISTS mda_state (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL)`,
 }
 
 // Advisory lock keys (PostgreSQL): one for creating the tables, one held
@@ -82,7 +64,7 @@ func (s *Store) createTables(ctx context.Context) error {
 			return fmt.Errorf("naming: create tables: lock: %w", err)
 		}
 	}
-	for _, stmt := range schema[s.opts.Dialect] {
+	for _, stmt := range schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("naming: create tables: %w", err)
 		}

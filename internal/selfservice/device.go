@@ -80,12 +80,7 @@ func (s *Service) startDevice(w http.ResponseWriter, r *http.Request) {
 // pollDevice answers a CLI waiting for the user: pending, slow down,
 // denied, expired, or the key.
 func (s *Service) pollDevice(w http.ResponseWriter, r *http.Request) {
-	if p := s.available(); p != nil {
-		s.fail(w, r, p)
-		return
-	}
-	if ok, wait := s.opts.Limits.RedeemPerIP.Allow(s.opts.ClientIP(r).String()); !ok {
-		s.fail(w, r, tooMany(wait))
+	if !s.redeemAllowed(w, r) {
 		return
 	}
 	var req struct {

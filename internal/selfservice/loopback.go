@@ -147,20 +147,15 @@ type tokenResponse struct {
 	KeyName   string `json:"key_name"`
 	ExpiresAt string `json:"expires_at"` // RFC 3339
 	UserID    string `json:"user_id"`
-	// Username is the MLflow username the key acts as (the Descope user
-	// ID); the CLI writes it as mlflow_tracking_username.
+	// Username is the MLflow username the key acts as (the gateway's
+	// mapping); the CLI writes it as mlflow_tracking_username.
 	Username string `json:"username"`
 	LoginID  string `json:"login_id,omitempty"`
 }
 
 // redeemLoopback exchanges a code and its PKCE verifier for a new key.
 func (s *Service) redeemLoopback(w http.ResponseWriter, r *http.Request) {
-	if p := s.available(); p != nil {
-		s.fail(w, r, p)
-		return
-	}
-	if ok, wait := s.opts.Limits.RedeemPerIP.Allow(s.opts.ClientIP(r).String()); !ok {
-		s.fail(w, r, tooMany(wait))
+	if !s.redeemAllowed(w, r) {
 		return
 	}
 	var req struct {
@@ -239,4 +234,19 @@ func (s *Service) deliverKey(w http.ResponseWriter, r *http.Request, hash string
 		AccessKey: created.Cleartext.Reveal(), KeyID: created.Key.ID, KeyName: name,
 		ExpiresAt: created.Key.ExpireTime.UTC().Format(time.RFC3339), UserID: g.UserID, Username: s.usernameOf(ctx, g.UserID), LoginID: login,
 	})
+}
+
+// redeemAllowed answers the request itself, and says false, when the
+// feature is off or the client's address has redeemed too often: both CLI
+// endpoints that hand out keys check the same.
+func (s *Service) redeemAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if p := s.available(); p != nil {
+		s.fail(w, r, p)
+		return false
+	}
+	if ok, wait := s.opts.Limits.RedeemPerIP.Allow(s.opts.ClientIP(r).String()); !ok {
+		s.fail(w, r, tooMany(wait))
+		return false
+	}
+	return true
 }

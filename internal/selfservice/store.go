@@ -16,53 +16,30 @@ import (
 // state change is a single conditional UPDATE). Codes are stored as SHA-256
 // hashes only; the database never holds a usable code, and never a key.
 // Times are Unix microseconds.
-var schema = map[string][]string{
-	"sqlite": {
-		`CREATE TABLE IF NOT EXISTS mda_signin_grants (
-			grant_hash TEXT PRIMARY KEY,
-			kind TEXT NOT NULL,
-			user_code_hash TEXT,
-			challenge TEXT NOT NULL,
-			redirect_uri TEXT NOT NULL,
-			client_name TEXT NOT NULL,
-			client_ip TEXT NOT NULL,
-			user_id TEXT NOT NULL,
-			status TEXT NOT NULL,
-			expires_days INTEGER NOT NULL,
-			created_at INTEGER NOT NULL,
-			expires_at INTEGER NOT NULL,
-			poll_interval INTEGER NOT NULL,
-			last_poll_at INTEGER NOT NULL)`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS mda_signin_grants_user_code ON mda_signin_grants (user_code_hash)`,
-		`CREATE INDEX IF NOT EXISTS mda_signin_grants_expires ON mda_signin_grants (expires_at)`,
-		`CREATE TABLE IF NOT EXISTS mda_revoked_keys (
-			key_id TEXT PRIMARY KEY,
-			revoked_at INTEGER NOT NULL)`,
-		`CREATE INDEX IF NOT EXISTS mda_revoked_keys_at ON mda_revoked_keys (revoked_at)`,
-	},
-	"postgres": {
-		`CREATE TABLE IF NOT EXISTS mda_signin_grants (
-			grant_hash TEXT PRIMARY KEY,
-			kind TEXT NOT NULL,
-			user_code_hash TEXT,
-			challenge TEXT NOT NULL,
-			redirect_uri TEXT NOT NULL,
-			client_name TEXT NOT NULL,
-			client_ip TEXT NOT NULL,
-			user_id TEXT NOT NULL,
-			status TEXT NOT NULL,
-			expires_days INTEGER NOT NULL,
-			created_at BIGINT NOT NULL,
-			expires_at BIGINT NOT NULL,
-			poll_interval BIGINT NOT NULL,
-			last_poll_at BIGINT NOT NULL)`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS mda_signin_grants_user_code ON mda_signin_grants (user_code_hash)`,
-		`CREATE INDEX IF NOT EXISTS mda_signin_grants_expires ON mda_signin_grants (expires_at)`,
-		`CREATE TABLE IF NOT EXISTS mda_revoked_keys (
-			key_id TEXT PRIMARY KEY,
-			revoked_at BIGINT NOT NULL)`,
-		`CREATE INDEX IF NOT EXISTS mda_revoked_keys_at ON mda_revoked_keys (revoked_at)`,
-	},
+//
+// One text for both dialects: SQLite gives BIGINT columns INTEGER affinity.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS mda_signin_grants (
+		grant_hash TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		user_code_hash TEXT,
+		challenge TEXT NOT NULL,
+		redirect_uri TEXT NOT NULL,
+		client_name TEXT NOT NULL,
+		client_ip TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		status TEXT NOT NULL,
+		expires_days INTEGER NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		poll_interval BIGINT NOT NULL,
+		last_poll_at BIGINT NOT NULL)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS mda_signin_grants_user_code ON mda_signin_grants (user_code_hash)`,
+	`CREATE INDEX IF NOT EXISTS mda_signin_grants_expires ON mda_signin_grants (expires_at)`,
+	`CREATE TABLE IF NOT EXISTS mda_revoked_keys (
+		key_id TEXT PRIMARY KEY,
+		revoked_at BIGINT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS mda_revoked_keys_at ON mda_revoked_keys (revoked_at)`,
 }
 
 // Grant kinds and statuses.
@@ -105,7 +82,7 @@ func newStore(ctx context.Context, db *sql.DB, dialect string) (*store, error) {
 	if db == nil {
 		return nil, errors.New("selfservice: a database is required")
 	}
-	if _, ok := schema[dialect]; !ok {
+	if dialect != "sqlite" && dialect != "postgres" {
 		return nil, fmt.Errorf("selfservice: unknown dialect %q", dialect)
 	}
 	s := &store{db: db, dialect: dialect}
@@ -128,7 +105,7 @@ func (s *store) createTables(ctx context.Context) error {
 			return fmt.Errorf("selfservice: create tables: lock: %w", err)
 		}
 	}
-	for _, stmt := range schema[s.dialect] {
+	for _, stmt := range schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("selfservice: create tables: %w", err)
 		}
