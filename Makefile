@@ -52,7 +52,8 @@ lint:
 	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	bin/tools/staticcheck ./...
 
-# Bounded fuzzing of every parser of untrusted input.
+# Bounded fuzzing of every parser of untrusted input: FUZZTIME is a
+# duration (20s) or a count of executions (50000x).
 FUZZTIME ?= 20s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)

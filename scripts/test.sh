@@ -79,4 +79,4 @@ if [ "${MLFLOW_MATRIX:-}" != none ]; then
 fi
 
 echo "== fuzz (bounded)"
-scripts/fuzz.sh "${FUZZTIME:-8s}"
+scripts/fuzz.sh "${FUZZTIME:-50000x}"
