@@ -27,7 +27,6 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/config"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/denylist"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
-	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/event"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/gateway"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/naming"
@@ -129,6 +128,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 	}
 	a.stopping = append(a.stopping, a.tel.close)
 	a.deny, err = openDenylist(ctx, a.tel.store, log)
+	if err != nil {
+		return nil, err
+	}
+	dpopChecker, err := openDPoP(ctx, a.tel.store)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +281,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *App, err error)
 		LoginCSPExtras:  cfg.LoginCSPExtras,
 		LoginTitle:      cfg.LoginTitle,
 		DescopeCookies:  cookieNames,
-		DPoP:            dpop.New(dpop.Options{}),
+		DPoP:            dpopChecker,
 		PublicURL:       cfg.PublicURL,
 		StaticPrefix:    cfg.StaticPrefix,
 		TrustedProxies:  cfg.TrustedProxies,

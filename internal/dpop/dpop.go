@@ -6,6 +6,7 @@ package dpop
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -32,6 +33,10 @@ var (
 	// ErrBusy: the replay cache is full of live entries, so a replay could
 	// not be ruled out; refused rather than risked.
 	ErrBusy = fmt.Errorf("%w: replay cache full", ErrInvalid)
+	// ErrUnavailable: the shared replay cache could not be asked, so a
+	// replay to another replica could not be ruled out. Not the proof's
+	// fault: the request may be retried with a new proof.
+	ErrUnavailable = errors.New("dpop: replay cache unavailable")
 )
 
 // Defaults for Options.
@@ -53,11 +58,21 @@ type Options struct {
 	MaxEntries int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Shared, if set, is asked after this process's own memory, so that
+	// replicas refuse each other's proofs too (*Shared in the gateway's
+	// database).
+	Shared Store
+}
+
+// Store remembers proof keys across processes. Remember reports false for
+// a key it holds and that has not expired.
+type Store interface {
+	Remember(ctx context.Context, key [32]byte, until, now time.Time) (bool, error)
 }
 
 // Checker verifies proofs and remembers the jti of every accepted one until
-// it could no longer pass the iat check. It is safe for concurrent use. The
-// replay cache is per process: replicas do not share it.
+// it could no longer pass the iat check. It is safe for concurrent use. Its
+// own replay cache is per process; Options.Shared extends it to replicas.
 type Checker struct {
 	opts Options
 
@@ -101,8 +116,8 @@ type Request struct {
 // with; htm and htu of this request; iat within MaxAge before and Leeway
 // after now; a jti not seen before; ath, the hash of the access token; and
 // the key's RFC 7638 thumbprint equal to the token's cnf.jkt. Errors wrap
-// ErrInvalid.
-func (c *Checker) Check(proof string, req Request) error {
+// ErrInvalid, except ErrUnavailable.
+func (c *Checker) Check(ctx context.Context, proof string, req Request) error {
 	if req.JKT == "" {
 		return fmt.Errorf("%w: the token names no key (cnf.jkt)", ErrInvalid)
 	}
@@ -130,19 +145,40 @@ func (c *Checker) Check(proof string, req Request) error {
 	if subtle.ConstantTimeCompare([]byte(p.Thumbprint), []byte(req.JKT)) != 1 {
 		return fmt.Errorf("%w: signed with another key than the token is bound to", ErrInvalid)
 	}
-	return c.remember(req.JKT, p.JTI, now)
+	return c.remember(ctx, req.JKT, p.JTI, now)
 }
 
 // remember records jti (per key) and fails if it was seen before. Only
 // proofs that passed every other check get here, so a flood of bad proofs
 // cannot fill the cache.
-func (c *Checker) remember(jkt, jti string, now time.Time) error {
+func (c *Checker) remember(ctx context.Context, jkt, jti string, now time.Time) error {
 	h := sha256.New()
 	h.Write([]byte(jkt))
 	h.Write([]byte{0})
 	h.Write([]byte(jti))
 	var key [32]byte
 	h.Sum(key[:0])
+	// Any proof accepted now is too old once MaxAge+Leeway has passed.
+	until := now.Add(c.opts.MaxAge + c.opts.Leeway)
+	if err := c.rememberLocal(key, until, now); err != nil {
+		return err
+	}
+	if c.opts.Shared == nil {
+		return nil
+	}
+	// Remembered here first: a replay to this replica never waits for the
+	// database, and one the database could not rule out stays refused here.
+	fresh, err := c.opts.Shared.Remember(ctx, key, until, now)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if !fresh {
+		return fmt.Errorf("%w (by another replica)", ErrReplayed)
+	}
+	return nil
+}
+
+func (c *Checker) rememberLocal(key [32]byte, until, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.order) > 0 && !now.Before(c.order[0].exp) {
@@ -156,8 +192,7 @@ func (c *Checker) remember(jkt, jti string, now time.Time) error {
 		return ErrBusy
 	}
 	c.seen[key] = struct{}{}
-	// Any proof accepted now is too old once MaxAge+Leeway has passed.
-	c.order = append(c.order, seenEntry{key: key, exp: now.Add(c.opts.MaxAge + c.opts.Leeway)})
+	c.order = append(c.order, seenEntry{key: key, exp: until})
 	return nil
 }
 

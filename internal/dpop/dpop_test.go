@@ -130,7 +130,7 @@ func TestCheckAcceptsEachAlgorithm(t *testing.T) {
 		t.Run(p.alg, func(t *testing.T) {
 			t.Parallel()
 			c := checker()
-			if err := c.Check(p.sign(t, p.claims("j1", t0), nil), req(p.jkt(t))); err != nil {
+			if err := c.Check(t.Context(), p.sign(t, p.claims("j1", t0), nil), req(p.jkt(t))); err != nil {
 				t.Fatalf("valid %s proof refused: %v", p.alg, err)
 			}
 		})
@@ -207,7 +207,7 @@ func TestCheckRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := checker().Check(tt.proof, tt.req)
+			err := checker().Check(t.Context(), tt.proof, tt.req)
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Check = %v; want ErrInvalid", err)
 			}
@@ -265,24 +265,24 @@ func TestReplay(t *testing.T) {
 	c := New(Options{Now: func() time.Time { return now }, MaxEntries: 2})
 	r := req(p.jkt(t))
 	first := p.sign(t, p.claims("a", t0), nil)
-	if err := c.Check(first, r); err != nil {
+	if err := c.Check(t.Context(), first, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Check(first, r); !errors.Is(err, ErrReplayed) {
+	if err := c.Check(t.Context(), first, r); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("second use = %v; want ErrReplayed", err)
 	}
 	// Another jti is fine; a third live one finds the cache full and is
 	// refused rather than risking an unremembered replay.
-	if err := c.Check(p.sign(t, p.claims("b", t0), nil), r); err != nil {
+	if err := c.Check(t.Context(), p.sign(t, p.claims("b", t0), nil), r); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Check(p.sign(t, p.claims("c", t0), nil), r); !errors.Is(err, ErrBusy) {
+	if err := c.Check(t.Context(), p.sign(t, p.claims("c", t0), nil), r); !errors.Is(err, ErrBusy) {
 		t.Fatalf("cache full = %v; want ErrBusy", err)
 	}
 	// Once the remembered proofs are too old to pass anyway, they are
 	// forgotten and new proofs are accepted again.
 	now = t0.Add(DefaultMaxAge + DefaultLeeway)
-	if err := c.Check(p.sign(t, p.claims("d", now), nil), r); err != nil {
+	if err := c.Check(t.Context(), p.sign(t, p.claims("d", now), nil), r); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
 	if c.Len() != 1 {
@@ -291,10 +291,10 @@ func TestReplay(t *testing.T) {
 	// A refused proof is not remembered: the same jti, when valid, passes.
 	bad := p.claims("e", now)
 	bad["htm"] = "GET"
-	if err := c.Check(p.sign(t, bad, nil), r); err == nil {
+	if err := c.Check(t.Context(), p.sign(t, bad, nil), r); err == nil {
 		t.Fatal("bad proof accepted")
 	}
-	if err := c.Check(p.sign(t, p.claims("e", now), nil), r); err != nil {
+	if err := c.Check(t.Context(), p.sign(t, p.claims("e", now), nil), r); err != nil {
 		t.Errorf("jti of a refused proof: %v", err)
 	}
 }

@@ -42,7 +42,8 @@ const (
 	// DPoP (RFC 9449): a bound token (cnf.jkt) at sign-in, where it cannot
 	// become a cookie; the DPoP scheme with an unbound token; a bound token
 	// without the scheme, without one proof, with no checker configured,
-	// with a proof that fails, or with a proof seen before.
+	// with a proof that fails, with a proof seen before, or when the replicas'
+	// shared replay cache could not be asked.
 	ReasonDPoPBound        Reason = "dpop_bound"
 	ReasonDPoPNotBound     Reason = "dpop_not_bound"
 	ReasonDPoPRequired     Reason = "dpop_required"
@@ -50,6 +51,7 @@ const (
 	ReasonDPoPUnsupported  Reason = "dpop_unsupported"
 	ReasonDPoPInvalid      Reason = "dpop_invalid"
 	ReasonDPoPReplayed     Reason = "dpop_replayed"
+	ReasonDPoPUnavailable  Reason = "dpop_unavailable"
 	// The identity maps to the gateway's own MLflow admin, or to no user.
 	ReasonReservedUsername Reason = "reserved_username"
 	// The user has no MLflow username yet and nothing tells what it should

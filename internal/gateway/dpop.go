@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/classify"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
@@ -36,12 +37,17 @@ func (h *handler) checkDPoP(r *http.Request, id *Identity) error {
 	if h.opts.DPoP == nil {
 		return h.failed(id.Method, event.ReasonDPoPUnsupported, errors.New("no DPoP checker configured"), errUnauthenticated("DPoP-bound tokens are not accepted here"))
 	}
-	err := h.opts.DPoP.Check(proofs[0], dpop.Request{
+	err := h.opts.DPoP.Check(r.Context(), proofs[0], dpop.Request{
 		Method:      r.Method,
 		URL:         h.originFor(r) + classify.RawPath(r),
 		AccessToken: id.Token.Raw,
 		JKT:         id.Token.JKT,
 	})
+	if errors.Is(err, dpop.ErrUnavailable) {
+		// Replicas could not be asked whether they saw this proof: refused,
+		// as "unavailable" so that the client retries with a new proof.
+		return h.failed(id.Method, event.ReasonDPoPUnavailable, err, errUnavailable("the DPoP replay check is unavailable; retry with a new proof", time.Second))
+	}
 	if err != nil {
 		reason := event.ReasonDPoPInvalid
 		if errors.Is(err, dpop.ErrReplayed) {
