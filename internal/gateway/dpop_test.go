@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/dpop"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
 
 // dpopKey is a client's DPoP key pair.
@@ -116,5 +119,58 @@ func TestDPoPBoundTokens(t *testing.T) {
 	resp := h.signIn(t, browser(t), bound, refresh)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("cookie sign-in with a DPoP-bound session: %d; want 401", resp.StatusCode)
+	}
+}
+
+// TestDPoPReplicasOnPostgres: with the gateway database on PostgreSQL a proof
+// another replica accepted is refused as a replay, and when the shared
+// replay cache cannot be asked the request is a 503 in MLflow's error shape
+// (retry with a new proof), never an accepted proof that might be a replay.
+func TestDPoPReplicasOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.FreshDatabase(t, testenv.RequirePostgres(t), "dpop_gw_")
+	h := newHarness(t, harnessOpts{env: []string{"MLFLOW_DESCOPE_AUDIT_DB=" + dsn}})
+	h.user(t, "U2dpoppg")
+	key := newDPoPKey(t)
+	bound, _ := h.mint(t, "U2dpoppg", descopesim.MintOptions{ExtraClaims: map[string]any{"cnf": map[string]any{"jkt": key.jkt(t)}}})
+	target := h.gw.URL + "/api/2.0/mlflow/experiments/search"
+	call := func(proof string) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodGet, target+"?max_results=1", nil)
+		req.Header.Set("Authorization", "DPoP "+bound)
+		req.Header.Set("DPoP", proof)
+		return send(t, http.DefaultClient, req)
+	}
+	if resp, body := call(key.proof(t, "GET", target, bound, "pg1")); resp.StatusCode != 200 {
+		t.Fatalf("fresh proof: %d %s", resp.StatusCode, body)
+	}
+
+	// Another replica on the same database accepts a proof first.
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	shared, err := dpop.NewShared(t.Context(), db, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := dpop.New(dpop.Options{Shared: shared})
+	seen := key.proof(t, "GET", target, bound, "pg2")
+	if err := other.Check(t.Context(), seen, dpop.Request{Method: "GET", URL: target, AccessToken: bound, JKT: key.jkt(t)}); err != nil {
+		t.Fatalf("the other replica: %v", err)
+	}
+	if resp, body := call(seen); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "not accepted") {
+		t.Fatalf("a proof another replica accepted: %d %s; want 401", resp.StatusCode, body)
+	}
+
+	// The shared cache fails: refused as unavailable.
+	if _, err := db.ExecContext(t.Context(), `DROP TABLE mda_dpop_proofs`); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := call(key.proof(t, "GET", target, bound, "pg3"))
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"error_code":"TEMPORARILY_UNAVAILABLE"`) ||
+		!strings.Contains(body, "retry with a new proof") || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("shared cache down: %d %s (Retry-After %q); want 503 TEMPORARILY_UNAVAILABLE", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 }
