@@ -135,6 +135,11 @@ func (s *Service) makeKeyOnce(ctx context.Context, r *http.Request, k *newKey) (
 	}
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
+	unlock, err := s.store.lockUser(ctx, k.user.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	have, err := s.userKeys(ctx, k.user.ID)
 	if err != nil {
 		return nil, err

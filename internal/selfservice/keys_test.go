@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descope"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/descopesim"
 	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/selfservice"
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/testenv"
 )
 
 var secretPattern = regexp.MustCompile(`id="secret"[^>]*value="([^"]+)"`)
@@ -396,5 +399,45 @@ func TestUnderPathPrefix(t *testing.T) {
 	}
 	if resp, _ := c.get("/auth/keys"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("outside the prefix: %d", resp.StatusCode)
+	}
+}
+
+// slowCreate widens the window between counting a user's keys and Descope
+// creating one, as a slow Descope call does.
+type slowCreate struct{ selfservice.Descope }
+
+func (s slowCreate) CreateAccessKey(ctx context.Context, k descope.NewAccessKey) (*descope.CreatedAccessKey, error) {
+	time.Sleep(300 * time.Millisecond)
+	return s.Descope.CreateAccessKey(ctx, k)
+}
+
+// TestKeyLimitHoldsAcrossReplicas: two replicas on one PostgreSQL database,
+// a user at one key below the limit creating a key on each at the same
+// moment: one succeeds, the other is refused (before: both counted the
+// same keys and both created one).
+func TestKeyLimitHoldsAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.FreshDatabase(t, testenv.RequirePostgres(t), "keylimit_")
+	e := newEnv(t, envOptions{
+		env:  []string{"MLFLOW_DESCOPE_AUDIT_DB=" + dsn, "MLFLOW_DESCOPE_MAX_KEYS_PER_USER=1"},
+		wrap: func(d selfservice.Descope) selfservice.Descope { return slowCreate{d} },
+	})
+	r2 := e.replica(t)
+	e.user(t, "U2alice")
+	onA := e.browser(t, "U2alice")
+	onB := *onA // the same browser (cookies do not depend on the port) at replica B
+	onB.base = r2.URL
+	codes := make([]int, 2)
+	var wg sync.WaitGroup
+	for i, c := range []*client{onA, &onB} {
+		wg.Go(func() {
+			resp, _ := c.post("/auth/keys", url.Values{"name": {"k" + strconv.Itoa(i)}, "expires_days": {"7"}})
+			codes[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if n := len(boundKeys(t, e, "U2alice")); n != 1 || codes[0] != http.StatusOK || codes[1] != http.StatusConflict {
+		t.Errorf("alice has %d keys (statuses %v); want 1 key, one 200 and one 409", n, codes)
 	}
 }

@@ -179,7 +179,8 @@ type Service struct {
 	pages   *template.Template
 	handler http.Handler
 	// createMu serializes counting and creating keys on this replica, so
-	// that two quick clicks cannot both pass the per-user limit.
+	// that two quick clicks cannot both pass the per-user limit (and
+	// store.lockUser across replicas on PostgreSQL).
 	createMu sync.Mutex
 }
 

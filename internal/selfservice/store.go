@@ -2,7 +2,9 @@ package selfservice
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -278,4 +280,26 @@ func micro(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixMicro()
+}
+
+// lockUser serializes creating keys for one user across replicas sharing a
+// PostgreSQL database: a transaction-scoped advisory lock, held until
+// unlock, keyed by the user ID's hash. Without it two replicas could both
+// count a user one key under the limit and both create one. With SQLite the
+// gateway is one process and Service.createMu is the whole lock (taking
+// SQLite's write lock across a call to Descope would stall the audit log).
+func (s *store) lockUser(ctx context.Context, userID string) (unlock func(), err error) {
+	if s.dialect != "postgres" {
+		return func() {}, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("selfservice: lock user: %w", err)
+	}
+	sum := sha256.Sum256([]byte("mda-keys\x00" + userID))
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(binary.BigEndian.Uint64(sum[:8]))); err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("selfservice: lock user: %w", err)
+	}
+	return func() { tx.Rollback() }, nil
 }
