@@ -303,6 +303,19 @@ func testCLILoopback(t *testing.T, st *stack, py string) {
 	if status, _ := api(t, st.url, key, http.MethodGet, "/api/2.0/mlflow/runs/get?run_id="+m[1], nil); status != http.StatusOK {
 		t.Errorf("the run logged with the CLI's key: status %d", status)
 	}
+	// Giving the machine up: logout revokes the key at once and removes it.
+	logout := exec.Command(py, "-m", "mlflow_descope_auth", "logout", st.url)
+	logout.Env = []string{"PATH=" + os.Getenv("PATH"), "PYTHONDONTWRITEBYTECODE=1", "HOME=" + home}
+	lout, err := logout.CombinedOutput()
+	if err != nil || !strings.Contains(string(lout), "Revoked the access key") || strings.Contains(string(lout), key) {
+		t.Fatalf("logout: %v\n%s", err, lout)
+	}
+	if status, _ := api(t, st.url, key, http.MethodGet, "/api/2.0/mlflow/runs/get?run_id="+m[1], nil); status != http.StatusUnauthorized {
+		t.Errorf("the CLI's key after logout: status %d, want 401", status)
+	}
+	if data, _ := os.ReadFile(filepath.Join(home, ".mlflow", "credentials")); strings.Contains(string(data), key) {
+		t.Errorf("the key is still in the credentials file after logout")
+	}
 }
 
 var (

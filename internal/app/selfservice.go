@@ -59,7 +59,7 @@ func selfServiceUser(r *http.Request) (selfservice.User, bool) {
 		return selfservice.User{}, false
 	}
 	return selfservice.User{ID: id.UserID, Username: id.Username, LoginID: id.LoginID, Email: id.Email, Name: id.Name,
-		Browser: id.Method == gateway.MethodCookie}, true
+		Browser: id.Method == gateway.MethodCookie, KeyID: id.KeyID}, true
 }
 
 // lastExchange reads when a key was last exchanged from the audit log: the

@@ -343,3 +343,29 @@ func (s *Service) revokeKey(w http.ResponseWriter, r *http.Request) {
 	// easy to make, and must not put words on the page.
 	http.Redirect(w, r, s.opts.Prefix+"/auth/keys?revoked=1", http.StatusSeeOther)
 }
+
+// cliLogout revokes the access key that authenticates the request, for
+// `python -m mlflow_descope_auth logout`: a machine given up leaves no live
+// key behind. A key may revoke only itself, which takes nothing from anyone
+// else; other keys are revoked from a browser session on /auth/keys.
+func (s *Service) cliLogout(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.opts.CurrentUser(r)
+	if !ok {
+		s.fail(w, r, &problem{status: http.StatusUnauthorized, code: "UNAUTHENTICATED",
+			msg: "send the access key to revoke as the password (Basic) or as a bearer token"})
+		return
+	}
+	if u.KeyID == "" {
+		s.fail(w, r, badRequest("this revokes the access key the request is authenticated with; "+
+			"a session revokes keys on "+s.opts.Prefix+"/auth/keys"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	k, err := s.revoke(ctx, r, u, u.KeyID, u.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": map[string]string{"id": k.ID, "name": k.Name}})
+}

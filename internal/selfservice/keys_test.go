@@ -2,6 +2,8 @@ package selfservice_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -439,5 +441,57 @@ func TestKeyLimitHoldsAcrossReplicas(t *testing.T) {
 	slices.Sort(codes)
 	if n := len(boundKeys(t, e, "U2alice")); n != 1 || codes[0] != http.StatusOK || codes[1] != http.StatusConflict {
 		t.Errorf("alice has %d keys (statuses %v); want 1 key, one 200 and one 409", n, codes)
+	}
+}
+
+// TestCLILogoutRevokesOnlyItsOwnKey: POST /auth/cli/logout with a key
+// revokes that key (at once, and it is audited) and nothing else; without a
+// key it is refused with MLflow's error shape.
+func TestCLILogoutRevokesOnlyItsOwnKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.user(t, "U2alice")
+	alice := e.browser(t, "U2alice")
+	machine := createKey(t, alice, "old laptop", 7, "")
+	other := createKey(t, alice, "ci", 7, "")
+	logout := func(hdr map[string]string) (int, map[string]any) {
+		resp, body := e.anonymous(t).do(http.MethodPost, "/auth/cli/logout", hdr, "")
+		var out map[string]any
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("logout answer %d is not JSON: %q", resp.StatusCode, body)
+		}
+		return resp.StatusCode, out
+	}
+	if code, out := logout(nil); code != http.StatusUnauthorized || out["error_code"] != "UNAUTHENTICATED" {
+		t.Errorf("no credentials: %d %v; want 401 UNAUTHENTICATED", code, out)
+	}
+	resp, body := alice.do(http.MethodPost, "/auth/cli/logout", map[string]string{"Origin": e.gw.URL}, "")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "INVALID_PARAMETER_VALUE") {
+		t.Errorf("browser session: %d %s; want 400 (sessions revoke keys on the page)", resp.StatusCode, body)
+	}
+	if code, _ := e.mlflowAs(t, machine); code != http.StatusOK {
+		t.Fatalf("the key before logout: %d", code)
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("U2alice:"+machine))
+	code, out := logout(map[string]string{"Authorization": basic})
+	revoked, _ := out["revoked"].(map[string]any)
+	if code != http.StatusOK || revoked["name"] != "old laptop" {
+		t.Fatalf("logout with the key: %d %v; want 200 naming the key", code, out)
+	}
+	if code, _ := e.mlflowAs(t, machine); code != http.StatusUnauthorized {
+		t.Errorf("the key after logout: %d; want 401", code)
+	}
+	if code, _ := e.mlflowAs(t, other); code != http.StatusOK {
+		t.Errorf("another key of the same user after logout: %d; want 200", code)
+	}
+	if n := len(boundKeys(t, e, "U2alice")); n != 1 {
+		t.Errorf("alice has %d keys at Descope; want 1", n)
+	}
+	if evs := e.audit.find(audit.ActionAccessKeyRevoke, ""); len(evs) != 1 || evs[0].Actor.UserID != "U2alice" {
+		t.Errorf("key_revoked events: %+v; want one, by alice", evs)
+	}
+	// The revoked key cannot ask again.
+	if code, _ := logout(map[string]string{"Authorization": basic}); code != http.StatusUnauthorized {
+		t.Errorf("logout with the revoked key: %d; want 401", code)
 	}
 }

@@ -68,6 +68,9 @@ type User struct {
 	// bearer token or an access key. Keys are only managed from a browser
 	// session: an access key must not mint more access keys.
 	Browser bool
+	// KeyID is the access key that authenticated the request, if one did:
+	// the only key such a request may revoke (POST /auth/cli/logout).
+	KeyID string
 }
 
 // Display is how the pages name the user.
@@ -256,6 +259,7 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET "+p+"/auth/cli/authorize", s.showAuthorize)
 	mux.HandleFunc("POST "+p+"/auth/cli/authorize", s.authorize)
 	mux.HandleFunc("POST "+p+"/auth/cli/token", s.redeemLoopback)
+	mux.HandleFunc("POST "+p+"/auth/cli/logout", s.cliLogout)
 	mux.HandleFunc("POST "+p+"/auth/device/code", s.startDevice)
 	mux.HandleFunc("POST "+p+"/auth/device/token", s.pollDevice)
 	mux.HandleFunc("GET "+p+"/auth/device", s.showDevice)

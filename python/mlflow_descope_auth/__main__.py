@@ -1,7 +1,8 @@
-"""Command line: ``python -m mlflow_descope_auth login URL``.
+"""Command line: ``python -m mlflow_descope_auth login URL`` and ``logout URL``.
 
-Signs in to an MLflow behind mlflow-descope-auth with the browser and stores a
-personal access key where the MLflow client looks for one.
+``login`` signs in to an MLflow behind mlflow-descope-auth with the browser and
+stores a personal access key where the MLflow client looks for one; ``logout``
+revokes that key and removes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mlflow_descope_auth.signin import (
     credentials_path,
     device_login,
     export_lines,
+    logout,
     loopback_login,
     write_credentials,
 )
@@ -55,12 +57,27 @@ def _parser() -> argparse.ArgumentParser:
         help="where to write the key (default ~/.mlflow/credentials, which the MLflow client reads)",
     )
     login.add_argument("--timeout", type=float, default=None, help="seconds to wait for the sign-in")
+    out = sub.add_parser(
+        "logout",
+        help="revoke the stored access key and remove it",
+        description="Revoke the access key that login stored (at the gateway, at once) and remove it from "
+        "the credentials file, for a machine you give up. Other keys are managed on /auth/keys.",
+    )
+    out.add_argument("url", help="the MLflow URL the key is for")
+    out.add_argument("--credentials-file", default=None, help="the file login wrote (default ~/.mlflow/credentials)")
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     out = sys.stderr
+    if args.command == "logout":
+        try:
+            print(logout(args.url, args.credentials_file), file=out)
+        except LoginError as e:
+            print(f"logout failed: {e}", file=out)
+            return 1
+        return 0
     kw = {"timeout": args.timeout} if args.timeout else {}
     try:
         if args.device:

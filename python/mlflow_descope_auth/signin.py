@@ -46,6 +46,7 @@ __all__ = [
     "loopback_login",
     "device_login",
     "write_credentials",
+    "logout",
     "export_lines",
     "credentials_path",
 ]
@@ -88,10 +89,13 @@ def _ssl_context() -> Optional[ssl.SSLContext]:
     return ssl.create_default_context(cafile=cafile) if cafile else None
 
 
-def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+def _post_json(url: str, body: dict[str, Any], headers: Optional[dict[str, str]] = None) -> dict[str, Any]:
     data = json.dumps(body).encode()
     req = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json", "Accept": "application/json"}
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=_HTTP_TIMEOUT, context=_ssl_context()) as resp:
@@ -389,6 +393,12 @@ def write_credentials(creds: Credentials, path: Optional[str] = None) -> str:
         cfg["mlflow"] = {}
     cfg["mlflow"]["mlflow_tracking_username"] = creds.username
     cfg["mlflow"]["mlflow_tracking_password"] = creds.access_key
+    _write_private(cfg, path)
+    return path
+
+
+def _write_private(cfg: configparser.ConfigParser, path: str) -> None:
+    directory = os.path.dirname(path)
     tmp = os.path.join(directory, f".credentials.{os.getpid()}.{secrets.token_hex(4)}")
     # Created 0600 from the start: the key is never readable by others, not
     # even for a moment.
@@ -402,7 +412,36 @@ def write_credentials(creds: Credentials, path: Optional[str] = None) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def logout(url: str, path: Optional[str] = None) -> str:
+    """Revoke the access key in the credentials file at the gateway, then
+    remove it from the file (other settings stay). Returns what happened, for
+    the user. A key the gateway no longer accepts (revoked, expired) is
+    removed too; any other failure leaves the file as it was."""
+    base = _base(url)
+    path = path or credentials_path()
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(path)
+    section = cfg["mlflow"] if "mlflow" in cfg else {}
+    username = section.get("mlflow_tracking_username", "")
+    key = section.get("mlflow_tracking_password", "")
+    if not key:
+        raise LoginError(f"no access key in {path}")
+    auth = base64.b64encode(f"{username}:{key}".encode()).decode()
+    try:
+        out = _post_json(base + "/auth/cli/logout", {}, {"Authorization": "Basic " + auth})
+        revoked = out.get("revoked")
+        name = revoked.get("name", "") if isinstance(revoked, dict) else ""
+        done = f"Revoked the access key {name}".rstrip() + "."
+    except _APIError as e:
+        if e.status != 401:
+            raise LoginError(f"the gateway did not revoke the key: {e.message}") from None
+        done = "The gateway no longer accepts this key (revoked or expired)."
+    cfg.remove_option("mlflow", "mlflow_tracking_username")
+    cfg.remove_option("mlflow", "mlflow_tracking_password")
+    _write_private(cfg, path)
+    return f"{done} Removed it from {path}."
 
 
 def export_lines(creds: Credentials) -> str:

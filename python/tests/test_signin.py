@@ -351,3 +351,68 @@ def test_browser_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 1 10.0.0.2 22")
     assert not signin._browser_available()
+
+
+@pytest.fixture()
+def revoking() -> Iterator[dict[str, Any]]:
+    """A fake gateway's /auth/cli/logout: answers with state["answer"] and
+    records the Authorization header it got."""
+    state: dict[str, Any] = {"answer": (200, {"revoked": {"id": "K2id", "name": "cli-box-20260101"}}), "auth": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, body = state["answer"] if self.path == "/mlflow/auth/cli/logout" else (404, {})
+            state["auth"].append(self.headers.get("Authorization"))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["url"] = f"http://127.0.0.1:{srv.server_address[1]}/mlflow"
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield state
+    srv.shutdown()
+    srv.server_close()
+
+
+def _stored(tmp_path: Path) -> Path:
+    path = tmp_path / "credentials"
+    signin.write_credentials(Credentials(tracking_uri="x", username="U2alice", access_key=KEY), str(path))
+    with path.open("a") as f:
+        f.write("\n[other]\nkeep = me\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("status", "removed", "code"),
+    [(200, True, 0), (401, True, 0), (503, False, 1)],
+    ids=["revoked", "already-invalid", "gateway-fails"],
+)
+def test_cli_logout(revoking: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int, removed: bool, code: int) -> None:
+    """logout sends the stored key as Basic credentials; the key leaves the
+    file when the gateway revoked it or no longer accepts it, and stays when
+    the gateway could not answer. Other settings always stay."""
+    path = _stored(tmp_path)
+    if status != 200:
+        revoking["answer"] = (status, {"error_code": "X", "message": "nope"})
+    assert cli.main(["logout", revoking["url"], "--credentials-file", str(path)]) == code
+    assert revoking["auth"] == ["Basic " + base64.b64encode(f"U2alice:{KEY}".encode()).decode()]
+    text = path.read_text()
+    assert (KEY not in text) == removed
+    assert "keep = me" in text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    err = capsys.readouterr().err
+    assert ("logout failed" in err) == (code != 0)
+    assert KEY not in err
+
+
+def test_cli_logout_without_a_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["logout", "http://127.0.0.1:1/mlflow", "--credentials-file", str(tmp_path / "none")]) == 1
+    assert "no access key" in capsys.readouterr().err
