@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/sqlschema"
 )
 
 // The tables live next to the audit log's, in the same database (and, on
@@ -36,32 +38,8 @@ var schema = map[string][]string{
 }
 
 func (l *List) createTables(ctx context.Context) error {
-	if l.opts.Dialect == "postgres" {
-		// Replicas starting together would race on CREATE ... IF NOT EXISTS
-		// (PostgreSQL can fail with a unique violation in pg_type); a
-		// transaction-scoped advisory lock serializes them.
-		tx, err := l.opts.DB.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("denylist: create tables: %w", err)
-		}
-		defer tx.Rollback()
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262616425)`); err != nil {
-			return fmt.Errorf("denylist: create tables: lock: %w", err)
-		}
-		for _, stmt := range schema["postgres"] {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("denylist: create tables: %w", err)
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("denylist: create tables: %w", err)
-		}
-		return nil
-	}
-	for _, stmt := range schema["sqlite"] {
-		if _, err := l.opts.DB.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("denylist: create tables: %w", err)
-		}
+	if err := sqlschema.Create(ctx, l.opts.DB, l.opts.Dialect, schema[l.opts.Dialect]...); err != nil {
+		return fmt.Errorf("denylist: create tables: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/sqlschema"
 )
 
 // Shared remembers accepted proofs in the gateway's database, so that a
@@ -39,25 +41,7 @@ func NewShared(ctx context.Context, db *sql.DB, dialect string) (*Shared, error)
 	if !ok || db == nil {
 		return nil, fmt.Errorf("dpop: shared replay cache: no database or unknown dialect %q", dialect)
 	}
-	if dialect == "postgres" {
-		// Replicas starting together would race on CREATE ... IF NOT
-		// EXISTS (a unique violation in pg_type); the advisory lock
-		// serializes them.
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, fmt.Errorf("dpop: shared replay cache: %w", err)
-		}
-		defer tx.Rollback()
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262616426)`); err != nil {
-			return nil, fmt.Errorf("dpop: shared replay cache: lock: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("dpop: shared replay cache: %w", err)
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, fmt.Errorf("dpop: shared replay cache: %w", err)
-		}
-	} else if _, err := db.ExecContext(ctx, stmt); err != nil {
+	if err := sqlschema.Create(ctx, db, dialect, stmt); err != nil {
 		return nil, fmt.Errorf("dpop: shared replay cache: %w", err)
 	}
 	return &Shared{db: db}, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/sqlschema"
 )
 
 // The table lives next to the audit log's, in the same PostgreSQL database.
@@ -25,25 +27,8 @@ var schema = []string{
 		created_at BIGINT NOT NULL)`,
 }
 
-// createLockKey serializes table creation among replicas starting together
-// (CREATE ... IF NOT EXISTS can race in pg_type); "handoff" in ASCII.
-const createLockKey = 0x68616e646f6666
-
 func (s *Store) createTable(ctx context.Context) error {
-	tx, err := s.opts.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("handoff: create table: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLockKey)); err != nil {
-		return fmt.Errorf("handoff: create table: lock: %w", err)
-	}
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("handoff: create table: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlschema.Create(ctx, s.opts.DB, "postgres", schema...); err != nil {
 		return fmt.Errorf("handoff: create table: %w", err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/sqlschema"
 )
 
 // The table lives next to the audit log's, in the same PostgreSQL database:
@@ -16,23 +18,8 @@ const schema = `CREATE TABLE IF NOT EXISTS mda_leases (
 	acquired_at TIMESTAMPTZ NOT NULL,
 	expires_at TIMESTAMPTZ NOT NULL)`
 
-// createLockKey serializes table creation among replicas starting together
-// (CREATE ... IF NOT EXISTS can race in pg_type); "lease" in ASCII.
-const createLockKey = 0x6c65617365
-
 func createTable(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("lease: create table: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLockKey)); err != nil {
-		return fmt.Errorf("lease: create table: lock: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("lease: create table: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlschema.Create(ctx, db, "postgres", schema); err != nil {
 		return fmt.Errorf("lease: create table: %w", err)
 	}
 	return nil

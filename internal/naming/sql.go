@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/sqlschema"
 )
 
 // The mapping lives next to the audit log and the block list, in the same
@@ -37,13 +39,10 @@ var schema = []string{
 		value TEXT NOT NULL)`,
 }
 
-// Advisory lock keys (PostgreSQL): one for creating the tables, one held
-// while a new name is chosen and inserted, so that two replicas cannot each
-// decide that two look-alike names are free.
-const (
-	schemaLockKey = 0x6e616d6573 // "names"
-	assignLockKey = 0x6e616d6531 // "name1"
-)
+// assignLockKey is the advisory lock (PostgreSQL) held while a new name is
+// chosen and inserted, so that two replicas cannot each decide that two
+// look-alike names are free ("name1").
+const assignLockKey = 0x6e616d6531
 
 // seededState names the mda_state row written once the seed from MLflow's
 // users has run.
@@ -52,24 +51,7 @@ const seededState = "usernames_seeded"
 const columns = `user_id, username, login_id, email, first_login_id, source, reason, created_at, updated_at`
 
 func (s *Store) createTables(ctx context.Context) error {
-	tx, err := s.opts.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("naming: create tables: %w", err)
-	}
-	defer tx.Rollback()
-	if s.opts.Dialect == "postgres" {
-		// Replicas starting together would race on CREATE ... IF NOT EXISTS
-		// (PostgreSQL can fail with a unique violation in pg_type).
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(schemaLockKey)); err != nil {
-			return fmt.Errorf("naming: create tables: lock: %w", err)
-		}
-	}
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("naming: create tables: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlschema.Create(ctx, s.opts.DB, s.opts.Dialect, schema...); err != nil {
 		return fmt.Errorf("naming: create tables: %w", err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mlflow-descope-auth/mlflow-descope-auth/internal/sqlschema"
 )
 
 // The grants of sign-ins from code (loopback codes and device codes) and the
@@ -95,24 +97,7 @@ func newStore(ctx context.Context, db *sql.DB, dialect string) (*store, error) {
 }
 
 func (s *store) createTables(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("selfservice: create tables: %w", err)
-	}
-	defer tx.Rollback()
-	if s.dialect == "postgres" {
-		// Replicas starting together would race on CREATE ... IF NOT
-		// EXISTS; a transaction-scoped advisory lock serializes them.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262616426)`); err != nil {
-			return fmt.Errorf("selfservice: create tables: lock: %w", err)
-		}
-	}
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("selfservice: create tables: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlschema.Create(ctx, s.db, s.dialect, schema...); err != nil {
 		return fmt.Errorf("selfservice: create tables: %w", err)
 	}
 	return nil
