@@ -360,6 +360,14 @@ func (s *Service) cliLogout(w http.ResponseWriter, r *http.Request) {
 			"a session revokes keys on "+s.opts.Prefix+"/auth/keys"))
 		return
 	}
+	// A JSON body, as the CLI sends: an HTML form cannot send one across
+	// sites, so a page cannot make a browser that holds the key as Basic
+	// credentials revoke it.
+	var body struct{}
+	if p := readJSON(r, &body); p != nil {
+		s.fail(w, r, p)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
 	k, err := s.revoke(ctx, r, u, u.KeyID, u.ID)

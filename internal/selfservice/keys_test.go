@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -455,7 +456,12 @@ func TestCLILogoutRevokesOnlyItsOwnKey(t *testing.T) {
 	machine := createKey(t, alice, "old laptop", 7, "")
 	other := createKey(t, alice, "ci", 7, "")
 	logout := func(hdr map[string]string) (int, map[string]any) {
-		resp, body := e.anonymous(t).do(http.MethodPost, "/auth/cli/logout", hdr, "")
+		hdr = maps.Clone(hdr)
+		if hdr == nil {
+			hdr = map[string]string{}
+		}
+		hdr["Content-Type"] = "application/json"
+		resp, body := e.anonymous(t).do(http.MethodPost, "/auth/cli/logout", hdr, "{}")
 		var out map[string]any
 		if err := json.Unmarshal([]byte(body), &out); err != nil {
 			t.Fatalf("logout answer %d is not JSON: %q", resp.StatusCode, body)
@@ -473,6 +479,16 @@ func TestCLILogoutRevokesOnlyItsOwnKey(t *testing.T) {
 		t.Fatalf("the key before logout: %d", code)
 	}
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("U2alice:"+machine))
+	// A cross-site HTML form (a browser holding the key as Basic
+	// credentials) cannot send JSON: refused, the key stays.
+	resp, body = e.anonymous(t).do(http.MethodPost, "/auth/cli/logout",
+		map[string]string{"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"}, "a=b")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "application/json") {
+		t.Errorf("form post with the key: %d %s; want 400", resp.StatusCode, body)
+	}
+	if code, _ := e.mlflowAs(t, machine); code != http.StatusOK {
+		t.Fatalf("the key after a refused form post: %d", code)
+	}
 	code, out := logout(map[string]string{"Authorization": basic})
 	revoked, _ := out["revoked"].(map[string]any)
 	if code != http.StatusOK || revoked["name"] != "old laptop" {
