@@ -26,22 +26,17 @@ type Shared struct {
 // sweepEvery is how often expired rows are deleted, at most.
 const sweepEvery = time.Minute
 
-var sharedSchema = map[string]string{
-	"sqlite": `CREATE TABLE IF NOT EXISTS mda_dpop_proofs (
-		proof_key TEXT PRIMARY KEY,
-		expires_at INTEGER NOT NULL)`,
-	"postgres": `CREATE TABLE IF NOT EXISTS mda_dpop_proofs (
-		proof_key TEXT PRIMARY KEY,
-		expires_at BIGINT NOT NULL)`,
-}
+// sharedSchema serves both dialects (SQLite gives BIGINT INTEGER affinity).
+const sharedSchema = `CREATE TABLE IF NOT EXISTS mda_dpop_proofs (
+	proof_key TEXT PRIMARY KEY,
+	expires_at BIGINT NOT NULL)`
 
 // NewShared creates the table if needed. dialect is "sqlite" or "postgres".
 func NewShared(ctx context.Context, db *sql.DB, dialect string) (*Shared, error) {
-	stmt, ok := sharedSchema[dialect]
-	if !ok || db == nil {
+	if db == nil || (dialect != "sqlite" && dialect != "postgres") {
 		return nil, fmt.Errorf("dpop: shared replay cache: no database or unknown dialect %q", dialect)
 	}
-	if err := sqlschema.Create(ctx, db, dialect, stmt); err != nil {
+	if err := sqlschema.Create(ctx, db, dialect, sharedSchema); err != nil {
 		return nil, fmt.Errorf("dpop: shared replay cache: %w", err)
 	}
 	return &Shared{db: db}, nil
