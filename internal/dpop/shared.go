@@ -71,10 +71,3 @@ func (s *Shared) sweep(ctx context.Context, now time.Time) {
 	}
 	_, _ = s.db.ExecContext(ctx, `DELETE FROM mda_dpop_proofs WHERE expires_at <= $1`, now.UnixMicro())
 }
-
-// Len reports how many rows the table holds, expired ones included.
-func (s *Shared) Len(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM mda_dpop_proofs`).Scan(&n)
-	return n, err
-}

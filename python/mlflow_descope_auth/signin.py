@@ -417,8 +417,9 @@ def _write_private(cfg: configparser.ConfigParser, path: str) -> None:
 def logout(url: str, path: Optional[str] = None) -> str:
     """Revoke the access key in the credentials file at the gateway, then
     remove it from the file (other settings stay). Returns what happened, for
-    the user. A key the gateway no longer accepts (revoked, expired) is
-    removed too; any other failure leaves the file as it was."""
+    the user. A key the gateway does not accept (revoked, expired, or another
+    gateway's: the message says so) is removed too; any other failure leaves
+    the file as it was. The key is sent to url: name the gateway it is for."""
     base = _base(url)
     path = path or credentials_path()
     cfg = configparser.ConfigParser(interpolation=None)
@@ -437,7 +438,10 @@ def logout(url: str, path: Optional[str] = None) -> str:
     except _APIError as e:
         if e.status != 401:
             raise LoginError(f"the gateway did not revoke the key: {e.message}") from None
-        done = "The gateway no longer accepts this key (revoked or expired)."
+        done = (
+            "The gateway does not accept this key: it was revoked or has expired, or it is not this "
+            "gateway's key (then revoke it on its own gateway's /auth/keys page)."
+        )
     cfg.remove_option("mlflow", "mlflow_tracking_username")
     cfg.remove_option("mlflow", "mlflow_tracking_password")
     _write_private(cfg, path)
